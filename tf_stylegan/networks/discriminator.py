@@ -6,7 +6,12 @@ import keras
 import tensorflow as tf
 
 from tf_stylegan.layers import (
-    Blur2D, EqualizedConv2D, EqualizedDense, MinibatchStddev, downscale2d, lerp_clip,
+    Blur2D,
+    EqualizedConv2D,
+    EqualizedDense,
+    MinibatchStddev,
+    downscale2d,
+    lerp_clip,
 )
 from tf_stylegan.networks._base import ConfigModel
 from tf_stylegan.networks.synthesis import _is_one, check_resolution

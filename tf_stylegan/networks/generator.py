@@ -1,4 +1,4 @@
-"""The style-based generator: mapping + synthesis + truncation + style mixing (official `G_style`)."""
+"""The style-based generator: mapping + synthesis, truncation, style mixing (official G_style)."""
 
 import keras
 import tensorflow as tf

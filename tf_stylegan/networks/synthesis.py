@@ -6,8 +6,16 @@ import keras
 import tensorflow as tf
 
 from tf_stylegan.layers import (
-    Bias, Blur2D, EqualizedConv2D, EqualizedDense, InstanceNorm, NoiseInjection, PixelNorm,
-    StyleMod, lerp_clip, upscale2d,
+    Bias,
+    Blur2D,
+    EqualizedConv2D,
+    EqualizedDense,
+    InstanceNorm,
+    NoiseInjection,
+    PixelNorm,
+    StyleMod,
+    lerp_clip,
+    upscale2d,
 )
 from tf_stylegan.layers.noise import check_noise_mode
 from tf_stylegan.networks._base import ConfigModel

@@ -100,6 +100,14 @@ class NetworkConfig:
                 "`fused_scale` must be 'auto', True or False. "
                 f"Received: fused_scale={self.fused_scale!r}"
             )
+        if self.mapping_layers == 0:
+            mapped = self.latent_size * (2 if self.label_size else 1)
+            if mapped != self.dlatent_size:
+                raise ValueError(
+                    "With mapping_layers=0, w is the normalized z (with the label embedding "
+                    f"concatenated), so dlatent_size must be {mapped}. "
+                    f"Received: dlatent_size={self.dlatent_size}"
+                )
         # Normalise list-valued fields read from YAML/JSON.
         object.__setattr__(self, "blur_filter", tuple(int(v) for v in self.blur_filter))
 

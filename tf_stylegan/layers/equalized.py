@@ -198,8 +198,9 @@ class EqualizedConv2D(keras.layers.Layer):
             w = self._sum_shifts(tf.transpose(w, [0, 1, 3, 2]))  # [4,4,out,in]
             shape = tf.shape(x)
             out_shape = tf.stack([shape[0], shape[1] * 2, shape[2] * 2, self.filters])
+            static_shape = self.compute_output_shape(x.shape)
             x = tf.nn.conv2d_transpose(x, w, out_shape, strides=2, padding="SAME")
-            x = tf.ensure_shape(x, self.compute_output_shape(x.shape))
+            x = tf.ensure_shape(x, static_shape)
         elif self.resample == "down" and self.fused:
             w = self._sum_shifts(w) * 0.25
             x = tf.nn.conv2d(x, w, strides=2, padding="SAME")

@@ -20,10 +20,10 @@ class FadeIn(keras.layers.Layer):
     Call arguments:
         old: tensor. Output of the lower-resolution path (already resampled to match `new`).
         new: tensor. Output of the new level.
-        alpha: float or scalar tensor.
+        alpha: float or scalar tensor (keyword argument).
     """
 
-    def call(self, old, new, alpha):
+    def call(self, old, new, alpha=1.0):
         return lerp_clip(old, new, alpha)
 
     def compute_output_shape(self, old_shape, new_shape=None, alpha_shape=None):

@@ -23,8 +23,7 @@ try:
 except RuntimeError:  # Runtime already initialised by an earlier import: keep what exists.
     pass
 
-SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-FIXTURES = os.path.join(SHARED, "fixtures")
+from tests.paths import FIXTURES, SHARED  # noqa: E402,F401
 
 
 @pytest.fixture

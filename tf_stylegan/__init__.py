@@ -5,11 +5,12 @@
     images = G(z, truncation_psi=0.7)            # NHWC in [-1, 1]
 """
 
-from tf_stylegan import layers, networks
+from tf_stylegan import layers, legacy, networks
 from tf_stylegan.config import NetworkConfig
 from tf_stylegan.networks import Discriminator, Generator, Mapping, Synthesis
+from tf_stylegan.snapshot import load_snapshot, save_snapshot
 
 __version__ = "0.1.0"
 
 __all__ = ["Discriminator", "Generator", "Mapping", "NetworkConfig", "Synthesis", "layers",
-           "networks"]
+           "legacy", "load_snapshot", "networks", "save_snapshot"]

@@ -7,10 +7,11 @@
 
 from tf_stylegan import layers, legacy, networks
 from tf_stylegan.config import NetworkConfig
+from tf_stylegan.export import export_saved_model
 from tf_stylegan.networks import Discriminator, Generator, Mapping, Synthesis
 from tf_stylegan.snapshot import load_snapshot, save_snapshot
 
 __version__ = "0.1.0"
 
-__all__ = ["Discriminator", "Generator", "Mapping", "NetworkConfig", "Synthesis", "layers",
-           "legacy", "load_snapshot", "networks", "save_snapshot"]
+__all__ = ["Discriminator", "Generator", "Mapping", "NetworkConfig", "Synthesis",
+           "export_saved_model", "layers", "legacy", "load_snapshot", "networks", "save_snapshot"]

@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""Generate images, the paper's figures and interpolation videos; export and convert networks.
+
+Examples:
+
+\b
+    python generate.py images --network snapshot.zip --seeds 0-99,123 --outdir out --grid
+    python generate.py images --network snapshot.zip --seeds 5 --truncation-psi 1 \\
+        --noise const --class-idx 3 --outdir out
+    python generate.py figures --network snapshot.zip --outdir figures --figures 2,3,8
+    python generate.py interpolate --network snapshot.zip --seeds 1,2,3 --space w \\
+        --frames 60 --fps 30 --out walk.mp4
+    python generate.py export --network snapshot.zip --outdir serving/stylegan --version 1
+    python generate.py convert karras2019stylegan-ffhq-1024x1024.pkl ffhq.zip \\
+        --export serving/ffhq
+
+--network takes a snapshot (.zip, written by training or `convert`) or an official NVIDIA
+pickle (.pkl, read safely by tf_stylegan.legacy); the moving-average generator Gs is used.
+Latents follow the official scripts: z = np.random.RandomState(seed).randn(1, latent_size).
+The logic lives in tf_stylegan/figures.py and tf_stylegan/export.py.
+"""
+
+import functools
+import os
+import re
+import sys
+
+import click
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _user_errors(fn):
+    """Turns the library's user-facing errors into one-line click errors (exit code 1)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, OSError, ImportError) as e:
+            raise click.ClickException(str(e).splitlines()[0] if str(e) else repr(e)) from None
+
+    return wrapper
+
+
+# --- Argument parsing ----------------------------------------------------------------------
+_RANGE = re.compile(r"^(\d+)-(\d+)$")
+
+
+def parse_seeds(text):
+    """"0-3,7,10-11" -> [0, 1, 2, 3, 7, 10, 11]. Seeds are ints in [0, 2**32) (numpy's range)."""
+    seeds = []
+    for part in str(text).split(","):
+        part = part.strip()
+        m = _RANGE.match(part)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if hi < lo:
+                raise ValueError(f"bad seed range {part!r}: end < start. Received: seeds={text!r}")
+            seeds.extend(range(lo, hi + 1))
+        elif part.isdigit():
+            seeds.append(int(part))
+        else:
+            raise ValueError(
+                f"seeds must be comma-separated ints or ranges like 0-99. Received: seeds={text!r}"
+            )
+    if any(s >= 2**32 for s in seeds):
+        raise ValueError(f"seeds must be < 2**32. Received: seeds={text!r}")
+    return seeds
+
+
+def _seeds_callback(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return parse_seeds(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def _ints_callback(ctx, param, value):
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated ints. Received: {value!r}") from None
+
+
+def load_network(path):
+    """Gs from a snapshot (.zip) or an official pickle (.pkl)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: network file not found.")
+    if path.lower().endswith(".pkl"):
+        from tf_stylegan import legacy
+
+        _, _, Gs = legacy.load_official_pickle(path)
+    else:
+        from tf_stylegan.snapshot import load_snapshot
+
+        _, _, Gs = load_snapshot(path)
+    return Gs
+
+
+def resolve_labels(config, class_idx, labels):
+    """The label vector from --class-idx / --labels (None for unconditional networks)."""
+    from tf_stylegan import figures
+
+    if class_idx is not None and labels is not None:
+        raise ValueError("pass either --class-idx or --labels, not both.")
+    if not config.label_size:
+        if class_idx is not None or labels is not None:
+            raise ValueError("this network is unconditional (label_size=0): "
+                             "--class-idx/--labels do not apply.")
+        return None
+    if class_idx is not None:
+        return figures.one_hot(class_idx, config.label_size)
+    if labels is None:
+        raise ValueError(f"this network is conditional (label_size={config.label_size}): "
+                         "pass --class-idx K or --labels v1,v2,...")
+    try:
+        vec = [float(v) for v in labels.split(",")]
+    except ValueError:
+        raise ValueError(f"--labels must be comma-separated numbers. Received: {labels!r}") \
+            from None
+    if len(vec) != config.label_size:
+        raise ValueError(f"--labels needs {config.label_size} values. Received: {labels!r}")
+    return vec
+
+
+def _network_option(fn):
+    return click.option("--network", "network_path", required=True, metavar="PATH",
+                        help="Snapshot .zip or official .pkl")(fn)
+
+
+def _label_options(fn):
+    fn = click.option("--labels", default=None, metavar="V1,V2,...",
+                      help="Label vector (conditional networks)")(fn)
+    fn = click.option("--class-idx", type=click.IntRange(min=0), default=None,
+                      help="Class index, one-hot label (conditional networks)")(fn)
+    return fn
+
+
+def _truncation_options(fn):
+    fn = click.option("--truncation-cutoff", type=click.IntRange(min=0), default=None,
+                      help="Truncate layers below this index  [default: network's, 8]")(fn)
+    fn = click.option("--truncation-psi", type=float, default=None,
+                      help="Truncation psi (1 = off)  [default: network's, 0.7]")(fn)
+    return fn
+
+
+@click.group(help=__doc__)
+def cli():
+    pass
+
+
+# --- images ---------------------------------------------------------------------------------
+@cli.command()
+@_network_option
+@click.option("--seeds", required=True, callback=_seeds_callback,
+              help="Seeds, e.g. 0-99,123")
+@_truncation_options
+@click.option("--noise", type=click.Choice(["random", "const", "none"]), default="random",
+              show_default=True,
+              help="Noise inputs: random (seeded by the image seed), stored const, or none")
+@_label_options
+@click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Output folder")
+@click.option("--grid", is_flag=True, help="Also write grid.png with all images")
+@_user_errors
+def images(network_path, seeds, truncation_psi, truncation_cutoff, noise, class_idx, labels,
+           outdir, grid):
+    """One PNG per seed (seedNNNN.png), optionally a grid.
+
+    With random noise, the noise of each image is drawn from its seed (stateless), so a seed
+    always gives the same image.
+    """
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from tf_stylegan import figures
+
+    Gs = load_network(network_path)
+    cfg = Gs.config
+    label_vec = resolve_labels(cfg, class_idx, labels)
+    os.makedirs(outdir, exist_ok=True)
+    results = []
+    for seed in tqdm(seeds, desc="images", unit="img"):
+        z = np.random.RandomState(seed).randn(1, cfg.latent_size)  # official convention
+        image = figures.generate_images(
+            Gs, z, figures.make_labels(cfg, 1, label_vec), truncation_psi=truncation_psi,
+            truncation_cutoff=truncation_cutoff, noise=noise, seed=seed)[0]
+        figures.save_image(image, os.path.join(outdir, f"seed{seed:04d}.png"))
+        if grid:
+            results.append(image)
+    if grid:
+        figures.save_image(figures.image_grid(np.stack(results)), os.path.join(outdir, "grid.png"))
+    click.echo(f"Wrote {len(seeds)} image(s){' and grid.png' if grid else ''} to {outdir}")
+
+
+# --- figures --------------------------------------------------------------------------------
+@cli.command("figures")
+@_network_option
+@click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Output folder")
+@click.option("--figures", "numbers", default="2,3,4,5,8", show_default=True,
+              callback=_ints_callback, help="Paper figure numbers")
+@_label_options
+@_user_errors
+def figures_cmd(network_path, outdir, numbers, class_idx, labels):
+    """The paper's figures 2, 3, 4, 5 and 8 with the official seeds, scaled to the network.
+
+    \b
+    2  uncurated images at several display sizes (seed 5, psi 0.7, random noise)
+    3  style mixing: coarse / middle / fine styles from source images (no truncation)
+    4  stochastic variation: 100 noise samples of one latent, crops, per-pixel std (psi 1)
+    5  noise in all / no / fine / coarse layers (psi 1)
+    8  truncation trick, psi 1, 0.7, 0.5, 0, -0.5, -1 on all layers
+    """
+    from tf_stylegan import figures
+
+    Gs = load_network(network_path)
+    label_vec = resolve_labels(Gs.config, class_idx, labels)
+    paths = figures.make_figures(Gs, outdir, numbers, labels=label_vec)
+    for path in paths.values():
+        click.echo(f"Wrote {path}")
+
+
+# --- interpolate ----------------------------------------------------------------------------
+@cli.command()
+@_network_option
+@click.option("--seeds", required=True, callback=_seeds_callback, help="Key seeds, e.g. 1,2,3")
+@click.option("--space", type=click.Choice(["z", "w"]), default="z", show_default=True,
+              help="z: slerp between latents; w: lerp between dlatents")
+@click.option("--frames", type=click.IntRange(min=1), default=60, show_default=True,
+              help="Frames per transition between two seeds")
+@click.option("--fps", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--loop", is_flag=True, help="Return to the first seed at the end")
+@_truncation_options
+@click.option("--noise", type=click.Choice(["const", "none"]), default="const",
+              show_default=True, help="Noise inputs (random noise would flicker)")
+@_label_options
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Output .mp4 (needs ffmpeg on PATH; otherwise a .gif is written) or .gif")
+@_user_errors
+def interpolate(network_path, seeds, space, frames, fps, loop, truncation_psi,
+                truncation_cutoff, noise, class_idx, labels, out_path):
+    """A walk through the latents of several seeds, as MP4 or GIF."""
+    from tf_stylegan import figures
+
+    if len(seeds) < 2:
+        raise click.BadParameter(f"needs at least 2 seeds. Received: {seeds}",
+                                 param_hint="'--seeds'")
+    if not out_path.lower().endswith((".mp4", ".gif")):
+        raise click.BadParameter(f"must end in .mp4 or .gif. Received: {out_path}",
+                                 param_hint="'--out'")
+    Gs = load_network(network_path)
+    label_vec = resolve_labels(Gs.config, class_idx, labels)
+    frame_iter = figures.interpolation_frames(
+        Gs, seeds, space=space, frames=frames, loop=loop, labels=label_vec,
+        truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise=noise)
+    written = figures.write_animation(frame_iter, out_path, fps=fps)
+    click.echo(f"Wrote {written}")
+
+
+# --- export / convert -----------------------------------------------------------------------
+@cli.command()
+@_network_option
+@click.option("--outdir", required=True, type=click.Path(file_okay=False),
+              help="Model base directory (TF Serving --model_base_path)")
+@click.option("--version", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Version subdirectory")
+@click.option("--overwrite", is_flag=True, help="Replace an existing version")
+@_user_errors
+def export(network_path, outdir, version, overwrite):
+    """SavedModel of Gs for TF Serving, in <outdir>/<version>/.
+
+    Signatures serving_default (z, truncation_psi), mapping (z -> w), synthesis (w) and seeds
+    (int64 seeds, truncation_psi); images are uint8 NHWC, the stored noise makes them
+    deterministic. Loads without tf_stylegan.
+    """
+    from tf_stylegan.export import export_saved_model
+
+    Gs = load_network(network_path)
+    click.echo(f"Wrote {export_saved_model(Gs, outdir, version=version, overwrite=overwrite)}")
+
+
+@cli.command()
+@click.argument("pkl", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--export", "export_dir", default=None, type=click.Path(file_okay=False),
+              help="Also export Gs as a SavedModel to this model base directory")
+@click.option("--version", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Version subdirectory of --export")
+@_user_errors
+def convert(pkl, out, export_dir, version):
+    """Official NVIDIA pickle PKL -> our snapshot OUT (.zip) [+ SavedModel].
+
+    The pickle is read with a restricted unpickler (no code from it is run).
+    """
+    from tf_stylegan import legacy
+    from tf_stylegan.snapshot import save_snapshot
+
+    if not os.path.isfile(pkl):
+        raise FileNotFoundError(f"{pkl}: official network pickle not found.")
+    G, D, Gs = legacy.load_official_pickle(pkl)
+    save_snapshot(out, G, D, Gs, metadata={"converted_from": os.path.basename(pkl)})
+    click.echo(f"Wrote {out} (resolution {Gs.config.resolution}, "
+               f"label_size {Gs.config.label_size})")
+    if export_dir is not None:
+        from tf_stylegan.export import export_saved_model
+
+        click.echo(f"Wrote {export_saved_model(Gs, export_dir, version=version)}")
+
+
+if __name__ == "__main__":
+    cli()

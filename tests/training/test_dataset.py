@@ -1,0 +1,252 @@
+"""Tests for training/dataset.py: reading the official pyramid (including the fixtures NVIDIA's
+dataset_tool wrote), mirror augment, label order, resolution override, sharding under
+tf.distribute and the error cases."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.paths import FIXTURES
+from training import dataset_writer as W
+from training.dataset import TFRecordDataset, compare_datasets, dataset_info
+
+OFFICIAL = os.path.join(FIXTURES, "official-dataset")
+
+
+def raw_records(path):
+    """uint8 CHW arrays of a TFRecord file, parsed with protobuf (independent of the reader)."""
+    out = []
+    for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
+        feature = tf.train.Example.FromString(raw).features.feature
+        shape = tuple(feature["shape"].int64_list.value)
+        out.append(np.frombuffer(feature["data"].bytes_list.value[0], np.uint8).reshape(shape))
+    return np.stack(out)
+
+
+def read_all(ds, resolution, batch_size=4):
+    images, labels = [], []
+    for x, y in ds.iterate(resolution, batch_size, shuffle=False, repeat=False,
+                           drop_remainder=False):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    return np.concatenate(images), np.concatenate(labels)
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    """10 RGB 16x16 images; image i has pixel [0,0,0] == i and label row [i, -i]."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (10, 3, 16, 16), dtype=np.uint8)
+    images[:, 0, 0, 0] = np.arange(10)
+    labels = np.stack([np.arange(10), -np.arange(10)], 1).astype(np.float32)
+    W.write_arrays(tmp_path / "lab", images, labels, shuffle=False, progress=False)
+    return tmp_path / "lab", images, labels
+
+
+def test_roundtrip_bit_exact_every_level(labelled):
+    path, images, labels = labelled
+    ds = TFRecordDataset(path)
+    assert (ds.resolution, ds.num_channels, ds.num_images, ds.label_size) == (16, 3, 10, 2)
+    assert ds.shape == (3, 16, 16) and ds.resolutions == [4, 8, 16]
+    for lod, res in enumerate([16, 8, 4]):
+        got, got_labels = read_all(ds, res)
+        assert got.dtype == np.uint8 and got.shape == (10, res, res, 3)
+        expected = np.stack([W.build_pyramid(img)[lod] for img in images]).transpose(0, 2, 3, 1)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(got_labels, labels)
+
+
+@pytest.mark.parametrize("kind,res,channels", [("rgb", 32, 3), ("gray", 16, 1)])
+def test_reads_official_fixture_as_is(kind, res, channels):
+    directory = os.path.join(OFFICIAL, f"official-{kind}")
+    ds = TFRecordDataset(directory)
+    assert (ds.resolution, ds.num_channels, ds.num_images, ds.label_size) == (res, channels, 6, 0)
+    for r in ds.resolutions:
+        got, labels = read_all(ds, r, batch_size=4)
+        expected = raw_records(ds.level_file(r)).transpose(0, 2, 3, 1)
+        np.testing.assert_array_equal(got, expected)
+        assert labels.shape == (6, 0) and labels.dtype == np.float32
+
+
+def test_resolution_override_reads_smaller_pyramid():
+    directory = os.path.join(OFFICIAL, "official-rgb")
+    ds = TFRecordDataset(directory, resolution=16)
+    assert ds.resolution == 16 and ds.resolutions == [4, 8, 16]
+    with pytest.raises(ValueError, match="no 32x32 level"):
+        ds.iterate(32, 2)
+    got, _ = read_all(ds, 16)
+    np.testing.assert_array_equal(got, raw_records(ds.level_file(16)).transpose(0, 2, 3, 1))
+    with pytest.raises(FileNotFoundError, match="no 64x64 level"):
+        TFRecordDataset(directory, resolution=64)
+
+
+def test_shuffle_keeps_labels_with_images_and_covers_epoch(labelled):
+    path, _, _ = labelled
+    ds = TFRecordDataset(path)
+    seen = []
+    for x, y in ds.iterate(8, 5, seed=3, repeat=False):
+        assert x.shape == (5, 8, 8, 3) and y.shape == (5, 2)
+        seen.append(y.numpy())
+    order = np.concatenate(seen)[:, 0]
+    assert sorted(order.tolist()) == list(range(10)) and order.tolist() != list(range(10))
+    for x, y in ds.iterate(16, 5, seed=3).take(4):  # full level: pixel [0,0,0] is the id
+        np.testing.assert_array_equal(x.numpy()[:, 0, 0, 0], y.numpy()[:, 0])
+        np.testing.assert_array_equal(y.numpy()[:, 1], -y.numpy()[:, 0])
+
+
+def test_mirror_flips_some_samples_deterministically(tmp_path):
+    images = np.zeros((16, 1, 8, 8), np.uint8)
+    images[:, 0, :, :4] = np.arange(16)[:, None, None] + 1  # left half carries the id
+    W.write_arrays(tmp_path / "m", images, shuffle=False, progress=False)
+    ds = TFRecordDataset(tmp_path / "m")
+
+    def run(seed, mirror=True):
+        x, _ = next(iter(ds.iterate(8, 16, shuffle=False, mirror=mirror, seed=seed)))
+        return x.numpy()[..., 0]
+
+    out = run(5)
+    originals = images[:, 0]
+    flipped = (out == originals[:, :, ::-1]).all(axis=(1, 2))
+    unchanged = (out == originals).all(axis=(1, 2))
+    assert (flipped ^ unchanged).all()  # every image is either as stored or exactly mirrored
+    assert 0 < flipped.sum() < 16
+    np.testing.assert_array_equal(run(5), out)
+    assert not np.array_equal(run(6), out) or not np.array_equal(run(7), out)
+    np.testing.assert_array_equal(run(5, mirror=False), originals)
+
+
+def _save_labels(path, array):
+    with open(path, "wb") as f:  # np.save(path) would append ".npy"
+        np.save(f, array)
+
+
+def test_label_files(tmp_path):
+    W.write_arrays(tmp_path / "n", np.zeros((3, 1, 4, 4), np.uint8), progress=False)
+    ds = TFRecordDataset(tmp_path / "n")
+    x, y = next(iter(ds.iterate(4, 2)))
+    assert x.shape == (2, 4, 4, 1) and y.shape == (2, 0) and y.dtype == tf.float32
+    assert ds.label_file is None and ds.labels.shape == (3, 0)
+    _save_labels(tmp_path / "n" / "n-rxx.labels", np.ones((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"n-rxx\.labels: has 2 label rows.*3 images"):
+        TFRecordDataset(tmp_path / "n")
+    # <name>-rxx.labels is preferred over other *.labels files.
+    _save_labels(tmp_path / "n" / "n-rxx.labels", np.eye(3, dtype=np.float64))
+    _save_labels(tmp_path / "n" / "a.labels", np.ones((1, 1)))
+    ds = TFRecordDataset(tmp_path / "n")
+    assert ds.label_size == 3 and ds.labels.dtype == np.float32
+    np.testing.assert_array_equal(read_all(ds, 4)[1], np.eye(3))
+
+
+def test_input_context_shards_and_splits_batch(labelled):
+    path, _, _ = labelled
+    ds = TFRecordDataset(path)
+    shards = []
+    for pid in range(2):
+        ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pid,
+                                         num_replicas_in_sync=2)
+        ids = []
+        for x, y in ds.iterate(16, 4, shuffle=False, repeat=False, drop_remainder=False,
+                               input_context=ctx):
+            assert x.shape[0] <= 2  # per-replica batch = 4 / 2
+            ids += y.numpy()[:, 0].astype(int).tolist()
+        shards.append(ids)
+    assert set(shards[0]).isdisjoint(shards[1])
+    assert sorted(shards[0] + shards[1]) == list(range(10))
+
+
+def test_mirrored_strategy_distributes_batches(labelled):
+    path, _, _ = labelled
+    ds = TFRecordDataset(path)
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    strategy = tf.distribute.MirroredStrategy(devices)
+    dist = strategy.distribute_datasets_from_function(
+        lambda ctx: ds.iterate(8, 4, mirror=True, seed=1, input_context=ctx))
+    images, labels = next(iter(dist))
+    per_replica = strategy.experimental_local_results(images)
+    assert len(per_replica) == len(devices)
+    assert all(t.shape == (4 // len(devices), 8, 8, 3) for t in per_replica)
+    assert all(t.shape[1] == 2 for t in strategy.experimental_local_results(labels))
+
+
+# --- Errors ----------------------------------------------------------------------------------
+
+
+def _copy_fixture(tmp_path, kind="rgb"):
+    dst = tmp_path / f"official-{kind}"
+    shutil.copytree(os.path.join(OFFICIAL, f"official-{kind}"), dst)
+    return dst
+
+
+def test_missing_level_and_directory(tmp_path):
+    d = _copy_fixture(tmp_path)
+    os.remove(d / "official-rgb-r03.tfrecords")
+    with pytest.raises(FileNotFoundError, match=r"missing level file\(s\) r03"):
+        TFRecordDataset(d)
+    with pytest.raises(FileNotFoundError, match="tfrecord_dir="):
+        TFRecordDataset(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no \*\.tfrecords"):
+        TFRecordDataset(tmp_path / "empty")
+
+
+def test_truncated_file_error_names_file(tmp_path):
+    d = _copy_fixture(tmp_path)
+    path = d / "official-rgb-r05.tfrecords"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 100])
+    with pytest.raises(ValueError, match=r"official-rgb-r05\.tfrecords: truncated TFRecord file: "
+                                         r"record 5"):
+        TFRecordDataset(d)
+    # Reading the intact smaller pyramid still works: the broken level is not used.
+    assert TFRecordDataset(d, resolution=16).num_images == 6
+
+
+def test_corrupt_record_is_reported_by_verify(tmp_path):
+    d = _copy_fixture(tmp_path)
+    path = d / "official-rgb-r04.tfrecords"
+    data = bytearray(path.read_bytes())
+    data[3 * 807 + 400] ^= 0xFF  # inside the pixels of record 3 (807-byte records): only
+    # the data CRC notices, so the cheap structural checks at construction pass
+    path.write_bytes(bytes(data))
+    ds = TFRecordDataset(d)  # structure is intact
+    with pytest.raises(ValueError, match=r"official-rgb-r04\.tfrecords: corrupt record"):
+        ds.verify()
+    ds.verify(resolutions=[4, 8, 32])
+
+
+def test_inconsistent_shapes(tmp_path):
+    rgb = _copy_fixture(tmp_path, "rgb")
+    gray = _copy_fixture(tmp_path, "gray")
+    # A gray 8x8 level inside the RGB pyramid: channel counts differ.
+    os.replace(gray / "official-gray-r03.tfrecords", rgb / "official-rgb-r03.tfrecords")
+    with pytest.raises(ValueError, match="different channel counts"):
+        TFRecordDataset(rgb)
+    # A file whose name says 16x16 but holds 8x8 records.
+    d = _copy_fixture(tmp_path / "b", "gray")
+    os.replace(d / "official-gray-r03.tfrecords", d / "official-gray-r09.tfrecords")
+    with pytest.raises(ValueError, match=r"r09\.tfrecords: file name says 512x512 but its records "
+                                         r"are 8x8"):
+        TFRecordDataset(d)
+    # A level with fewer records than the others.
+    d = tmp_path / "c"
+    W.write_arrays(d / "x", np.zeros((4, 1, 8, 8), np.uint8), progress=False)
+    W.write_arrays(d / "y", np.zeros((3, 1, 8, 8), np.uint8), progress=False)
+    os.replace(d / "y" / "y-r03.tfrecords", d / "x" / "x-r03.tfrecords")
+    with pytest.raises(ValueError, match=r"x-r03\.tfrecords: has 3 records but the 4x4 level "
+                                         r"has 4"):
+        TFRecordDataset(d / "x")
+
+
+def test_info_and_compare(labelled, tmp_path):
+    path, images, labels = labelled
+    info = dataset_info(path)
+    assert info["resolution"] == 16 and info["num_images"] == 10 and info["label_size"] == 2
+    assert [lv["num_images"] for lv in info["levels"]] == [10, 10, 10]
+    other = images.copy()
+    other[:3] = 255 - other[:3]
+    W.write_arrays(tmp_path / "other", other, labels, shuffle=False, progress=False)
+    result = compare_datasets(path, tmp_path / "other")
+    assert result["levels"][16] == 7 and result["identical_labels"] == 10

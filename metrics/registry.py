@@ -1,0 +1,284 @@
+"""Registry of the official StyleGAN metrics and the `evaluate` entry point.
+
+Names are those of the official `metrics/metric_base.py`: ``fid50k``, ``ppl_zfull``,
+``ppl_wfull``, ``ppl_zend``, ``ppl_wend``, ``ls``; plus ``kid50k`` (unbiased KID on the same
+features as fid50k). Each metric is a function ``fn(Gs, opts) -> dict of results`` registered with
+`@register_metric`; `evaluate` runs one, times it and appends one JSON line to
+``<run_dir>/metric-<name>.jsonl``.
+
+Example:
+    >>> opts = MetricOptions(run_dir="results/00000-ffhq", dataset_dir="datasets/ffhq",
+    ...                      mirror=True, inception="inception-2015-12-05.tgz")
+    >>> evaluate("fid50k", Gs, opts)["results"]
+    {'fid50k': 4.41}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_BATCH_SIZES",
+    "DEFAULT_NUM_SAMPLES",
+    "MetricOptions",
+    "append_jsonl",
+    "evaluate",
+    "get_metric",
+    "list_metrics",
+    "register_metric",
+]
+
+_METRICS: dict[str, Callable] = {}
+
+# Official sample counts and per-GPU minibatch sizes (metric_base.py).
+DEFAULT_NUM_SAMPLES = {
+    "fid50k": 50000, "kid50k": 50000,
+    "ppl_zfull": 100000, "ppl_wfull": 100000, "ppl_zend": 100000, "ppl_wend": 100000,
+    "ls": 200000,
+}
+DEFAULT_BATCH_SIZES = {
+    "fid50k": 8, "kid50k": 8,
+    "ppl_zfull": 16, "ppl_wfull": 16, "ppl_zend": 16, "ppl_wend": 16,
+    "ls": 4,
+}
+
+
+@dataclasses.dataclass
+class MetricOptions:
+    """Everything a metric may need besides the generator.
+
+    Args:
+        run_dir: str or None. Results are appended to ``<run_dir>/metric-<name>.jsonl``
+            (None: not written).
+        dataset_dir: str or None. TFRecord directory of the training data (FID/KID reals,
+            and the label distribution of conditional generators).
+        mirror: bool. The run used mirror augment: reals are randomly x-flipped (official).
+        real_source: iterable of uint8 NHWC batches, or callable ``(num_images, batch_size) ->
+            iterable``; an alternative to `dataset_dir`.
+        real_source_key: str or None. Cache key of `real_source` (None: not cached).
+        labels: float array [N, label_size] or None. Label rows for conditional generators
+            (None: those of `dataset_dir` if any, else random one-hot).
+        num_samples: int or None. Override of the official sample count (quick checks).
+        batch_size: int or None. Override of the official minibatch size.
+        inception: str or None. Inception file (None: ``$TF_STYLEGAN_INCEPTION``).
+        lpips: str or None. LPIPS ``.npz`` weights (None: ``$TF_STYLEGAN_LPIPS``).
+        classifiers: str or None. Directory of ``.keras`` attribute classifiers (None:
+            ``$TF_STYLEGAN_CLASSIFIERS``).
+        cache_dir: str or None. Real-image statistics cache (None: no cache).
+        crop: bool. PPL face crop (official: on).
+        seed: int. Seed of latents, labels, noise and subsets.
+        progress: bool. Show progress bars.
+        snapshot: str or None. Recorded in the JSON line (e.g. the snapshot file name).
+        kimg: float or None. Recorded in the JSON line (training progress).
+        distance_fn: callable or None. PPL distance override ``(img0, img1) -> [B]`` on
+            [0, 255] images (None: LPIPS from `lpips`).
+    """
+
+    run_dir: str | None = None
+    dataset_dir: str | None = None
+    mirror: bool = False
+    real_source: Any = None
+    real_source_key: str | None = None
+    labels: Any = None
+    num_samples: int | None = None
+    batch_size: int | None = None
+    inception: str | None = None
+    lpips: str | None = None
+    classifiers: str | None = None
+    cache_dir: str | None = "cache"
+    crop: bool = True
+    seed: int = 0
+    progress: bool = True
+    snapshot: str | None = None
+    kimg: float | None = None
+    distance_fn: Callable | None = None
+
+
+def register_metric(fn: Callable) -> Callable:
+    """Registers ``fn(Gs, opts) -> dict`` under its function name."""
+    if not callable(fn):
+        raise TypeError(f"register_metric expects a function. Received: {fn!r}")
+    _METRICS[fn.__name__] = fn
+    return fn
+
+
+def list_metrics() -> list[str]:
+    """Names of the registered metrics."""
+    return sorted(_METRICS)
+
+
+def get_metric(name: str) -> Callable:
+    if name not in _METRICS:
+        raise ValueError(f"Unknown metric. Received: name={name!r}; known: {list_metrics()}")
+    return _METRICS[name]
+
+
+def _num(name: str, opts: MetricOptions) -> int:
+    n = DEFAULT_NUM_SAMPLES[name] if opts.num_samples is None else int(opts.num_samples)
+    if n < 2:
+        raise ValueError(f"{name} needs at least 2 samples. Received: num_samples={n}")
+    return n
+
+
+def _batch(name: str, opts: MetricOptions) -> int:
+    b = DEFAULT_BATCH_SIZES[name] if opts.batch_size is None else int(opts.batch_size)
+    if b < 1:
+        raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={b}")
+    return b
+
+
+def _labels(Gs, opts: MetricOptions):
+    """Label rows for conditional generators: opts.labels, else the dataset's, else None."""
+    if opts.labels is not None or not getattr(Gs.config, "label_size", 0):
+        return opts.labels
+    if opts.dataset_dir:
+        from training.dataset import TFRecordDataset
+
+        labels = TFRecordDataset(opts.dataset_dir).labels
+        return labels if labels.shape[1] else None
+    return None
+
+
+def _real_kwargs(Gs, opts: MetricOptions) -> dict:
+    if opts.dataset_dir is None and opts.real_source is None:
+        raise ValueError(
+            "FID/KID need real images: set `dataset_dir` (run_metrics.py --dataset NAME) or "
+            "`real_source` in MetricOptions."
+        )
+    kwargs = dict(mirror=opts.mirror, cache_dir=opts.cache_dir)
+    if opts.dataset_dir is not None:
+        kwargs.update(dataset_dir=opts.dataset_dir, resolution=int(Gs.config.resolution))
+    else:
+        kwargs.update(real_source=opts.real_source, real_source_key=opts.real_source_key)
+    return kwargs
+
+
+# --- The metrics ------------------------------------------------------------------------------
+@register_metric
+def fid50k(Gs, opts: MetricOptions) -> dict:
+    from metrics.fid import compute_fid
+    from metrics.inception import load_inception
+
+    result = compute_fid(Gs, load_inception(opts.inception), num_images=_num("fid50k", opts),
+                         batch_size=_batch("fid50k", opts), labels=_labels(Gs, opts),
+                         seed=opts.seed, progress=opts.progress, **_real_kwargs(Gs, opts))
+    return dict(fid50k=result["fid"], num_reals=result["num_reals"],
+                num_fakes=result["num_fakes"])
+
+
+@register_metric
+def kid50k(Gs, opts: MetricOptions) -> dict:
+    from metrics.fid import compute_kid
+    from metrics.inception import load_inception
+
+    result = compute_kid(Gs, load_inception(opts.inception), num_images=_num("kid50k", opts),
+                         batch_size=_batch("kid50k", opts), labels=_labels(Gs, opts),
+                         seed=opts.seed, progress=opts.progress, **_real_kwargs(Gs, opts))
+    return dict(kid50k=result["kid"], num_reals=result["num_reals"],
+                num_fakes=result["num_fakes"])
+
+
+def _ppl(name: str, space: str, sampling: str, Gs, opts: MetricOptions) -> dict:
+    from metrics.ppl import compute_ppl
+
+    distance_fn = opts.distance_fn
+    if distance_fn is None:
+        from metrics.lpips import load_lpips
+
+        lpips = load_lpips(opts.lpips)
+        distance_fn = lambda img0, img1: lpips((img0, img1))
+    value = compute_ppl(Gs, distance_fn, num_samples=_num(name, opts), space=space,
+                        sampling=sampling, epsilon=1e-4, crop=opts.crop,
+                        batch_size=_batch(name, opts), labels=_labels(Gs, opts), seed=opts.seed,
+                        progress=opts.progress)
+    return {name: value}
+
+
+@register_metric
+def ppl_zfull(Gs, opts: MetricOptions) -> dict:
+    return _ppl("ppl_zfull", "z", "full", Gs, opts)
+
+
+@register_metric
+def ppl_wfull(Gs, opts: MetricOptions) -> dict:
+    return _ppl("ppl_wfull", "w", "full", Gs, opts)
+
+
+@register_metric
+def ppl_zend(Gs, opts: MetricOptions) -> dict:
+    return _ppl("ppl_zend", "z", "end", Gs, opts)
+
+
+@register_metric
+def ppl_wend(Gs, opts: MetricOptions) -> dict:
+    return _ppl("ppl_wend", "w", "end", Gs, opts)
+
+
+@register_metric
+def ls(Gs, opts: MetricOptions) -> dict:
+    from metrics.linear_separability import compute_ls, load_classifiers
+
+    n = _num("ls", opts)
+    result = compute_ls(Gs, load_classifiers(opts.classifiers), num_samples=n,
+                        num_keep=n // 2, batch_size=_batch("ls", opts), labels=_labels(Gs, opts),
+                        seed=opts.seed, progress=opts.progress)
+    return dict(ls_z=result["ls_z"], ls_w=result["ls_w"], attributes=result["attributes"],
+                entropy_z=result["entropy_z"], entropy_w=result["entropy_w"])
+
+
+# --- Running and recording --------------------------------------------------------------------
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def append_jsonl(path: str, record: dict) -> None:
+    """Appends one JSON line to `path` in a single write (creating the directory)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    line = json.dumps(_jsonable(record), sort_keys=False) + "\n"
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def evaluate(name: str, Gs, opts: MetricOptions | None = None) -> dict:
+    """Runs metric `name` on generator `Gs` and records the result.
+
+    Returns:
+        dict: ``{"metric": name, "results": {...}, "num_samples": int, "seconds": float,
+        "snapshot": ..., "kimg": ..., "timestamp": ISO-8601 UTC}``; the same record is appended
+        to ``<opts.run_dir>/metric-<name>.jsonl`` when `run_dir` is set.
+    """
+    opts = MetricOptions() if opts is None else opts
+    fn = get_metric(name)
+    start = time.time()
+    results = fn(Gs, opts)
+    record = {
+        "metric": name,
+        "results": results,
+        "num_samples": _num(name, opts),
+        "seconds": round(time.time() - start, 3),
+        "snapshot": opts.snapshot,
+        "kimg": opts.kimg,
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    record = _jsonable(record)
+    if opts.run_dir:
+        append_jsonl(os.path.join(opts.run_dir, f"metric-{name}.jsonl"), record)
+    return record

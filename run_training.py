@@ -1,0 +1,97 @@
+"""Train StyleGAN with progressive growing (official NVlabs/stylegan `train.py` + training loop).
+
+Examples:
+
+\b
+    # The official FFHQ 1024 setup on every GPU found (presets: configs/*.yaml)
+    python run_training.py --dataset ffhq --config ffhq
+\b
+    # The demo: 5,000 MNIST digits at 32x32 on a CPU (what `make demo` runs)
+    python run_training.py --dataset demo --config demo
+\b
+    # Continue the latest run of the same dataset and preset after a crash or kill
+    python run_training.py --dataset ffhq --config ffhq --resume auto
+\b
+    # Any config key can be overridden; --dry-run prints the resolved config and the schedule
+    python run_training.py --dataset ffhq --config ffhq256 --set network.style_mixing_prob=0.5 \\
+        --set schedule.lod_training_kimg=300 --dry-run
+\b
+    # Several machines: set TF_CONFIG on every worker (MultiWorkerMirroredStrategy)
+    TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
+                "task": {"type": "worker", "index": 0}}' python run_training.py ...
+"""
+
+import inspect
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import click  # noqa: E402
+
+_EXAMPLES = __doc__.split("Examples:", 1)[1]
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# --- Data ---
+@click.option("--dataset", help="Dataset name: the directory <data-dir>/<dataset> of TFRecords. "
+              "[default: the preset's]")
+@click.option("--data-dir", default=None, help="Parent directory of the datasets. "
+              "[default: datasets]")
+@click.option("--config", "preset", default=None,
+              help="Preset in configs/ (ffhq, ffhq512, ffhq256, celebahq, lsun-bedroom, lsun-car, "
+                   "lsun-cat, config-b..config-f, mix0/mix50/mix90/mix100, demo) or a YAML path. "
+                   "[default: the dataset name if such a preset exists]")
+@click.option("--mirror/--no-mirror", default=None, help="Mirror augment. [default: preset]")
+# --- Training length and hardware ---
+@click.option("--total-kimg", type=float, default=None, help="Training length in kimg.")
+@click.option("--gpus", type=int, default=None,
+              help="Replicas (GPUs; logical CPUs without GPUs). [default: all GPUs, else CPU]")
+@click.option("--loss", type=click.Choice(["logistic", "wgangp"]), default=None,
+              help="Loss. [default: logistic (non-saturating + R1)]")
+@click.option("--mixed-precision", is_flag=True, default=None,
+              help="mixed_float16 with loss scaling on GPU, mixed_bfloat16 on CPU.")
+@click.option("--xla", is_flag=True, default=None, help="XLA-compile the training step.")
+@click.option("--seed", type=int, default=None, help="Run seed. [default: 1000]")
+@click.option("--metrics", default=None, metavar="LIST",
+              help="Comma-separated metrics evaluated at every network snapshot (fid50k, kid50k, "
+                   "ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ls); their network files are set "
+                   "with --set metric_options.inception=PATH etc. [default: none]")
+# --- Output ---
+@click.option("--outdir", default=None, help="Where run directories go. [default: results]")
+@click.option("--resume", default=None,
+              help="'auto' (latest run of this dataset and preset), a run directory or "
+                   "checkpoint prefix (continue it in place), or a network-snapshot .zip (start "
+                   "a new run from its networks and kimg).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override any config key (dotted for nested keys, YAML values); repeatable.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved config and schedule and exit.")
+@click.option("--progress/--no-progress", default=True, help="Progress bar within each tick.")
+@click.pass_context
+def main(ctx, dataset, data_dir, preset, mirror, total_kimg, gpus, loss, mixed_precision, xla,
+         seed, metrics, outdir, resume, overrides, dry_run, progress):
+    """Train StyleGAN (Karras et al. 2019) as the official code does.
+
+    Progressive growing, R1, Gs averaging and the official per-resolution tables; see
+    configs/ for the presets and `--dry-run` for what a command will do.
+    """
+    from training import loop
+
+    try:
+        loop.run(dataset=dataset, data_dir=data_dir, preset=preset, mirror=mirror,
+                total_kimg=total_kimg, gpus=gpus, loss=loss, mixed_precision=mixed_precision,
+                xla=xla, seed=seed, outdir=outdir, resume=resume, metrics=metrics,
+                overrides=overrides,
+                dry_run=dry_run, progress=progress)
+    except (ValueError, FileNotFoundError) as e:
+        ctx.fail(str(e))
+    except loop.NonFiniteError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(3)
+
+
+main.help = inspect.cleandoc(main.help) + "\n\nExamples:\n" + _EXAMPLES
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""The training loop: one trace per level, official step order, Gs EMA, optimizer resets,
+non-finite skipping, WGAN-GP, mixed precision and XLA smoke tests."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.training.tiny_training import make_tiny_dataset, tiny_config
+from training.loop import NonFiniteError, Trainer, process_reals
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    make_tiny_dataset(root / "tiny")
+    return root
+
+
+def _weights(model):
+    return [np.array(v.numpy()) for v in model.weights]
+
+
+def test_process_reals_dynamic_range_and_fade():
+    images = tf.constant(np.arange(4 * 4 * 2, dtype=np.uint8).reshape(2, 4, 4, 1) * 7)
+    x = images.numpy().astype(np.float32) / 127.5 - 1.0
+    # 4x4 reals: range only.
+    np.testing.assert_allclose(process_reals(images, 0.0).numpy(), x, atol=1e-6)
+    big = tf.constant(np.random.RandomState(0).randint(0, 256, [2, 8, 8, 1]).astype(np.uint8))
+    xb = big.numpy().astype(np.float32) / 127.5 - 1.0
+    np.testing.assert_allclose(process_reals(big, 1.0).numpy(), xb, atol=1e-6)
+    # alpha = 0: the 2x2 box average, nearest-upscaled (official FadeLOD with frac(lod) = 1).
+    box = xb.reshape(2, 4, 2, 4, 2, 1).mean(axis=(2, 4))
+    box_up = box.repeat(2, axis=1).repeat(2, axis=2)
+    np.testing.assert_allclose(process_reals(big, 0.0).numpy(), box_up, atol=1e-6)
+    np.testing.assert_allclose(process_reals(big, 0.25).numpy(), xb + (box_up - xb) * 0.75,
+                               atol=1e-6)
+
+
+def test_one_trace_per_level_resets_and_ema(tiny_data):
+    cfg = tiny_config(tiny_data, "tiny", G_smoothing_kimg=0.05)
+    t = Trainer(cfg, progress=False)
+    g0 = _weights(t.G)
+    np.testing.assert_array_equal(np.concatenate([w.ravel() for w in g0]),
+                                  np.concatenate([w.ravel() for w in _weights(t.Gs)]))
+    # 4x4 is stable for 32 images (lod is still exactly 1 at nimg = 32), the 4 -> 8 fade-in runs
+    # from there to 64 images, then 8x8 is stable. The schedule is evaluated every 4 steps
+    # (minibatch_repeats) and at the start of each run_steps call.
+    t.run_steps(5)
+    assert tuple(t.state.lod_key.numpy()) == (1, 1)
+    assert int(t.G_opt.iterations.numpy()) == 5
+    t.run_steps(1)  # schedule at nimg 40: lod 0.75, lod_key (0, 1): Adam is reset first.
+    assert int(t.G_opt.iterations.numpy()) == 1 and int(t.D_opt.iterations.numpy()) == 1
+    assert tuple(t.state.lod_key.numpy()) == (0, 1)
+    t.run_steps(7)  # 4 fade-in steps (alpha 0.5), then at nimg 80 lod_key (0, 0): reset again.
+    assert tuple(t.state.lod_key.numpy()) == (0, 0)
+    assert int(t.G_opt.iterations.numpy()) == 3
+    # Two levels, two traces, whatever alpha did.
+    assert dict(t.trace_counts) == {4: 1, 8: 1}
+    assert int(t.state.cur_nimg.numpy()) == 13 * 8
+    assert float(t.G_opt.learning_rate.numpy()) == pytest.approx(0.001)
+
+    # Gs EMA of one more step: Gs' = G + (Gs - G) * beta with G before its own update.
+    g_before, gs_before = _weights(t.G), _weights(t.Gs)
+    t.run_steps(1)
+    beta = 0.5 ** (8 / (0.05 * 1000))
+    for v, gb, gsb, gsa in zip(t.G.weights, g_before, gs_before, _weights(t.Gs)):
+        if v.trainable:
+            np.testing.assert_allclose(gsa, gb + (gsb - gb) * beta, rtol=1e-5, atol=1e-6)
+    # Non-trainables (dlatent_avg, noise buffers) are copied; dlatent_avg has moved off zero.
+    gs_avg = t.Gs.dlatent_avg.numpy()
+    assert np.abs(gs_avg).sum() > 0
+    for dst, src in zip(t.Gs.non_trainable_weights, t.G.non_trainable_weights):
+        if "dlatent_avg" not in dst.path:
+            np.testing.assert_array_equal(dst.numpy(), src.numpy())
+    assert t._consec_bad.numpy() == 0 and t.state.nonfinite_total.numpy() == 0
+    assert np.all(np.isfinite(t._acc.numpy()))
+
+
+def test_nonfinite_steps_are_skipped_and_stop_the_run(tiny_data):
+    cfg = tiny_config(tiny_data, "tiny", max_nonfinite_steps=2)
+    t = Trainer(cfg, progress=False)
+    t.run_steps(1)
+    w = t.D.trainable_weights[0]
+    w.assign(tf.fill(w.shape, np.nan))  # every D score becomes NaN: both losses are non-finite
+    g_before = [v.numpy() for v in t.G.trainable_weights]
+    d_before = [v.numpy() for v in t.D.trainable_weights]
+    iters = int(t.G_opt.iterations.numpy())
+    t.run_steps(2)  # two skipped steps: allowed
+    assert int(t._consec_bad.numpy()) == 2 and int(t.state.nonfinite_total.numpy()) == 2
+    # No update was applied (dlatent_avg, a forward-pass statistic, is not a trained weight).
+    for a, v in zip(g_before, t.G.trainable_weights):
+        np.testing.assert_array_equal(a, v.numpy())
+    for a, v in zip(d_before, t.D.trainable_weights):
+        np.testing.assert_array_equal(np.nan_to_num(a), np.nan_to_num(v.numpy()))
+    assert int(t.G_opt.iterations.numpy()) == iters
+    with pytest.raises(NonFiniteError, match="3 consecutive training steps"):
+        t.run_steps(1)
+
+
+def test_wgangp_runs(tiny_data):
+    t = Trainer(tiny_config(tiny_data, "tiny", loss="wgangp"), progress=False)
+    d0 = _weights(t.D)
+    t.run_steps(2)
+    assert t.state.nonfinite_total.numpy() == 0
+    acc = t._acc.numpy() / 2
+    assert acc[4] > 0  # gradient penalty accumulated
+    assert any(not np.array_equal(a, b) for a, b in zip(d0, _weights(t.D)))
+
+
+@pytest.mark.parametrize("option", ["mixed_precision", "xla"])
+def test_mixed_precision_and_xla_smoke(tiny_data, option):
+    t = Trainer(tiny_config(tiny_data, "tiny", **{option: True}), progress=False)
+    if option == "mixed_precision":
+        assert t.G.dtype_policy.name == "mixed_bfloat16"
+        assert t.G.weights[0].dtype == "float32"
+    g0 = _weights(t.G)
+    t.run_steps(2)
+    assert t.state.nonfinite_total.numpy() == 0
+    assert all(np.all(np.isfinite(w)) for w in _weights(t.G))
+    assert any(not np.array_equal(a, b) for a, b in zip(g0, _weights(t.G)))
+
+
+def test_start_from_snapshot(tiny_data, tmp_path):
+    a = Trainer(tiny_config(tiny_data, "tiny"), progress=False)
+    a.run_steps(2)
+    a.save_snapshot(tmp_path / "snap.zip")
+    b = Trainer(tiny_config(tiny_data, "tiny", seed=7), progress=False)
+    b.load_snapshot_weights(tmp_path / "snap.zip")
+    assert int(b.state.cur_nimg.numpy()) == 16 and b._host_nimg == 16
+    for model_a, model_b in ((a.G, b.G), (a.D, b.D), (a.Gs, b.Gs)):
+        for va, vb in zip(model_a.weights, model_b.weights):
+            np.testing.assert_array_equal(va.numpy(), vb.numpy())
+    other = Trainer(tiny_config(tiny_data, "tiny", network={"fmap_max": 8}), progress=False)
+    with pytest.raises(ValueError, match="snapshot network config differs.*fmap_max"):
+        other.load_snapshot_weights(tmp_path / "snap.zip")
+
+
+def test_train_writes_run_dir_and_runs_metrics(tiny_data, tmp_path, monkeypatch):
+    from metrics import registry
+
+    calls = []
+
+    def fake_evaluate(name, Gs, opts):
+        calls.append((name, opts.snapshot, opts.kimg, opts.num_samples, opts.dataset_dir))
+        if name == "ppl_wend":
+            raise FileNotFoundError("no LPIPS weights")  # reported, training goes on
+        return {"results": {name: 1.0}, "seconds": 0.0}
+
+    monkeypatch.setattr(registry, "evaluate", fake_evaluate)
+    with pytest.raises(ValueError, match="Unknown metric"):
+        Trainer(tiny_config(tiny_data, "tiny", metrics=["fid5k"]), progress=False)
+    cfg = tiny_config(tiny_data, "tiny", total_kimg=0.128, metrics="fid50k,ppl_wend",
+                      metric_options={"num_samples": 100})
+    logs = []
+    t = Trainer(cfg, run_dir=str(tmp_path), progress=False, log=logs.append)
+    t.train()
+    files = set(os.listdir(tmp_path))
+    assert {"reals.png", "fakes000000.png", "stats.jsonl", "training_curves.png",
+            "network-snapshot-000000.zip", "_finished.txt", "checkpoints"} <= files
+    # Two ticks of 64 images: snapshots at tick 1 and at the end, metrics with each.
+    assert [c[:3] for c in calls] == [
+        ("fid50k", "network-snapshot-000000.zip", 0.064),
+        ("ppl_wend", "network-snapshot-000000.zip", 0.064),
+        ("fid50k", "network-snapshot-000000.zip", 0.128),
+        ("ppl_wend", "network-snapshot-000000.zip", 0.128)]
+    assert all(c[3] == 100 and c[4].endswith("tiny") for c in calls)
+    assert any("ppl_wend failed at kimg 0.1: FileNotFoundError" in line for line in logs)
+    assert sum(line.startswith("tick ") for line in logs) == 2

@@ -1,0 +1,270 @@
+"""TrainingConfig: every knob of a training run, YAML presets (`configs/*.yaml`) and overrides.
+
+Defaults are the official StyleGAN values (NVlabs/stylegan `train.py` and
+`training/training_loop.py`, reference section 3): logistic non-saturating G loss, logistic D
+loss with R1 gamma 10, Gs half-life 10 kimg, minibatch_repeats 4, optimizer reset at every LOD
+boundary, 25000 kimg, image grid every tick, network snapshot every 10 ticks.
+
+A preset is a YAML mapping of `TrainingConfig` fields; `base: other-preset` inherits another
+preset (mappings are merged key by key). Command-line overrides are `key=value` strings with
+dotted keys for nested mappings (`network.fmap_base=2048`, `schedule.lod_training_kimg=50`);
+values are parsed as YAML (`true`, `0.002`, `[10, 10]`).
+
+Example:
+    >>> cfg = load_config("demo", overrides=["total_kimg=100"])
+    >>> cfg.total_kimg
+    100.0
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from typing import Any
+
+import yaml
+
+from tf_stylegan.config import NetworkConfig
+
+from .schedule import PRESETS, ScheduleConfig
+
+__all__ = ["CONFIG_DIR", "TrainingConfig", "apply_overrides", "list_presets", "load_config"]
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+LOSSES = ("logistic", "wgangp")
+# NetworkConfig fields that come from the dataset, never from a preset.
+_DATA_FIELDS = ("resolution", "num_channels", "label_size")
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """A training run (official defaults).
+
+    Args:
+        dataset: str. Dataset name: the directory `<data_dir>/<dataset>` of TFRecords.
+        data_dir: str. Parent directory of the datasets.
+        resolution: int or None. Train at this resolution using the levels <= it of the dataset
+            (official ffhq256 / ffhq512); None = the dataset's full resolution.
+        mirror: bool. Official mirror augment (per-sample random x-flip of the reals).
+        network: dict. NetworkConfig overrides (resolution, channels and labels come from data).
+        schedule_preset: str. "auto" (the official `<N>gpu` table for N replicas: 1, 2, 4 or 8;
+            the largest one <= N otherwise) or one of '1gpu', '2gpu', '4gpu', '8gpu'.
+        schedule: dict. ScheduleConfig overrides applied on top of the preset.
+        total_kimg: float. Length of training in thousands of real images.
+        loss: "logistic" (G non-saturating + D logistic with R1) or "wgangp" (WGAN-GP, the
+            paper's CelebA-HQ setup).
+        r1_gamma: float. R1 weight (10).
+        wgan_lambda, wgan_epsilon, wgan_target: WGAN-GP weights (10, 0.001, 1).
+        G_smoothing_kimg: float. Half-life of the Gs moving average in kimg (10).
+        minibatch_repeats: int. Steps between schedule evaluations (4).
+        reset_opt_for_new_lod: bool. Reset Adam when floor(lod) or ceil(lod) changes (True).
+        adam_beta1, adam_beta2, adam_epsilon: Adam hyper-parameters (0, 0.99, 1e-8).
+        image_snapshot_ticks: int. Write fakesKKKKKK.png every N ticks (1).
+        network_snapshot_ticks: int. Write network-snapshot-KKKKKK.zip every N ticks (10).
+        checkpoint_ticks: int. Write a resumable checkpoint every N ticks (1).
+        max_nonfinite_steps: int. Stop after more than this many consecutive skipped steps.
+        grid_size: [columns, rows] of the image grids, or None for the official '4k' layout.
+        seed: int. Run seed: network init, latents, noise and data order derive from it.
+        mixed_precision: bool. mixed_bfloat16 on CPU, mixed_float16 with loss scaling on GPU.
+        xla: bool. Compile the per-replica forward/backward passes with XLA.
+        gpus: int or None. Replicas to use (None: every GPU found, else the CPU).
+        metrics: list of metric names (metrics/registry.py: fid50k, ppl_wend, ...) evaluated on
+            Gs at every network snapshot, appended to `metric-<name>.jsonl` (official: fid50k;
+            empty by default here because the metrics need user-supplied network files).
+        metric_options: dict of `metrics.registry.MetricOptions` fields (e.g. inception path,
+            num_samples).
+        outdir: str. Parent directory of the run directories.
+        config_name: str. Name of the preset the config came from (for `--resume auto`).
+    """
+
+    dataset: str = ""
+    data_dir: str = "datasets"
+    resolution: int | None = None
+    mirror: bool = False
+    network: dict = dataclasses.field(default_factory=dict)
+    schedule_preset: str = "auto"
+    schedule: dict = dataclasses.field(default_factory=dict)
+    total_kimg: float = 25000.0
+    loss: str = "logistic"
+    r1_gamma: float = 10.0
+    wgan_lambda: float = 10.0
+    wgan_epsilon: float = 0.001
+    wgan_target: float = 1.0
+    G_smoothing_kimg: float = 10.0
+    minibatch_repeats: int = 4
+    reset_opt_for_new_lod: bool = True
+    adam_beta1: float = 0.0
+    adam_beta2: float = 0.99
+    adam_epsilon: float = 1e-8
+    image_snapshot_ticks: int = 1
+    network_snapshot_ticks: int = 10
+    checkpoint_ticks: int = 1
+    max_nonfinite_steps: int = 20
+    grid_size: list | None = None
+    seed: int = 1000
+    mixed_precision: bool = False
+    xla: bool = False
+    gpus: int | None = None
+    metrics: list = dataclasses.field(default_factory=list)
+    metric_options: dict = dataclasses.field(default_factory=dict)
+    outdir: str = "results"
+    config_name: str = "custom"
+
+    def __post_init__(self):
+        self.total_kimg = float(self.total_kimg)
+        if self.loss not in LOSSES:
+            raise ValueError(f"`loss` must be one of {LOSSES}. Received: loss={self.loss!r}")
+        for name in ("minibatch_repeats", "image_snapshot_ticks", "network_snapshot_ticks",
+                     "checkpoint_ticks", "max_nonfinite_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
+        if self.total_kimg <= 0:
+            raise ValueError(f"`total_kimg` must be > 0. Received: total_kimg={self.total_kimg}")
+        if not isinstance(self.network, dict) or not isinstance(self.schedule, dict):
+            raise ValueError("`network` and `schedule` must be mappings. Received: "
+                             f"network={self.network!r}, schedule={self.schedule!r}")
+        bad = sorted(set(self.network) & set(_DATA_FIELDS))
+        if bad:
+            raise ValueError(f"`network` must not set {bad}: they come from the dataset (use the "
+                             f"top-level `resolution` key). Received: network={self.network}")
+        unknown = sorted(set(self.network) - {f.name for f in dataclasses.fields(NetworkConfig)})
+        if unknown:
+            raise ValueError(f"Unknown NetworkConfig keys in `network`. Received: {unknown}")
+        unknown = sorted(set(self.schedule) - {f.name for f in dataclasses.fields(ScheduleConfig)})
+        if unknown:
+            raise ValueError(f"Unknown ScheduleConfig keys in `schedule`. Received: {unknown}")
+        if self.schedule_preset != "auto" and self.schedule_preset not in PRESETS:
+            raise ValueError(f"`schedule_preset` must be 'auto' or one of {sorted(PRESETS)}. "
+                             f"Received: schedule_preset={self.schedule_preset!r}")
+        if self.grid_size is not None:
+            gs = list(self.grid_size)
+            if len(gs) != 2 or not all(isinstance(v, int) and v >= 1 for v in gs):
+                raise ValueError(f"`grid_size` must be [columns, rows] of positive ints. "
+                                 f"Received: grid_size={self.grid_size!r}")
+            self.grid_size = gs
+        if isinstance(self.metrics, str):
+            self.metrics = [m for m in self.metrics.split(",") if m]
+        if not isinstance(self.metrics, list) or not isinstance(self.metric_options, dict):
+            raise ValueError("`metrics` must be a list of names and `metric_options` a mapping. "
+                             f"Received: metrics={self.metrics!r}, "
+                             f"metric_options={self.metric_options!r}")
+        if self.gpus is not None and (not isinstance(self.gpus, int) or self.gpus < 1):
+            raise ValueError(f"`gpus` must be an int >= 1 or None. Received: gpus={self.gpus!r}")
+
+    # --- Derived -----------------------------------------------------------------------------
+    @property
+    def dataset_dir(self) -> str:
+        return os.path.join(self.data_dir, self.dataset)
+
+    def network_config(self, resolution: int, num_channels: int, label_size: int) -> NetworkConfig:
+        """The NetworkConfig for a dataset of that shape with this config's overrides."""
+        return NetworkConfig(resolution=int(resolution), num_channels=int(num_channels),
+                             label_size=int(label_size), **self.network)
+
+    def schedule_config(self, num_replicas: int) -> ScheduleConfig:
+        """The official schedule table for `num_replicas`, with `schedule` overrides applied.
+
+        The global minibatch and learning rates come from the table whatever the replica count;
+        `num_gpus` is set to the replica count so the minibatch splits evenly (official rule).
+        """
+        name = self.schedule_preset
+        if name == "auto":
+            n = max(k for k in (1, 2, 4, 8) if k <= max(1, num_replicas))
+            name = f"{n}gpu"
+        base = PRESETS[name].to_dict()
+        base.update(copy.deepcopy(self.schedule))
+        base["num_gpus"] = int(num_replicas)
+        return ScheduleConfig.from_dict(base)
+
+    def to_dict(self) -> dict:
+        return copy.deepcopy(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainingConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"Unknown training config keys. Received: {unknown}")
+        return cls(**copy.deepcopy(d))
+
+
+def list_presets(config_dir: str = CONFIG_DIR) -> list[str]:
+    """Names of the YAML presets in `config_dir`."""
+    if not os.path.isdir(config_dir):
+        return []
+    return sorted(f[:-5] for f in os.listdir(config_dir) if f.endswith(".yaml"))
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _read_preset(name_or_path: str, config_dir: str, seen: tuple = ()) -> dict:
+    path = name_or_path
+    if not (os.path.isfile(path) and path.endswith((".yaml", ".yml"))):
+        path = os.path.join(config_dir, f"{name_or_path}.yaml")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config preset not found: {path} (presets: "
+                                f"{', '.join(list_presets(config_dir))}). "
+                                f"Received: config={name_or_path!r}")
+    if path in seen:
+        raise ValueError(f"{path}: `base` presets form a cycle: {list(seen)}")
+    with open(path) as f:
+        try:
+            data = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: invalid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a preset must be a YAML mapping. "
+                         f"Received: {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is not None:
+        data = _merge(_read_preset(base, config_dir, seen + (path,)), data)
+    return data
+
+
+def apply_overrides(d: dict, overrides) -> dict:
+    """Applies `key=value` strings (dotted keys, YAML values) to the plain dict `d`."""
+    out = copy.deepcopy(d)
+    for item in overrides or ():
+        if "=" not in item:
+            raise ValueError(f"overrides must look like key=value. Received: {item!r}")
+        key, text = item.split("=", 1)
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ValueError(f"cannot parse the value of override {item!r} ({e})") from None
+        parts = key.strip().split(".")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {part!r} is not a mapping")
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(preset: str | None = None, overrides=(), config_dir: str = CONFIG_DIR,
+                **fields: Any) -> TrainingConfig:
+    """Resolves a TrainingConfig: official defaults <- preset YAML <- `fields` <- overrides.
+
+    Args:
+        preset: preset name (a file in `config_dir`) or path to a YAML file; None = defaults.
+        overrides: iterable of "key=value" strings (dotted keys for nested mappings).
+        **fields: explicit values (e.g. from CLI options); None values are ignored.
+    """
+    d = {}
+    if preset:
+        d = _read_preset(preset, config_dir)
+        d.setdefault("config_name", os.path.splitext(os.path.basename(preset))[0])
+    d = _merge(d, {k: v for k, v in fields.items() if v is not None})
+    d = apply_overrides(d, overrides)
+    return TrainingConfig.from_dict(d)

@@ -16,7 +16,6 @@ an existing non-empty target is refused unless --overwrite. The logic lives in
 training/dataset_writer.py (writing) and training/dataset.py (reading).
 """
 
-import functools
 import os
 import sys
 
@@ -28,17 +27,7 @@ if ROOT not in sys.path:
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _user_errors(fn):
-    """Turns the library's user-facing errors into one-line click errors (exit code 1)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, OSError, ImportError) as e:
-            raise click.ClickException(str(e).splitlines()[0] if str(e) else repr(e)) from None
-
-    return wrapper
+from tf_stylegan.cli import user_errors as _user_errors  # noqa: E402
 
 
 def _writer_options(fn):

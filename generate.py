@@ -20,7 +20,6 @@ Latents follow the official scripts: z = np.random.RandomState(seed).randn(1, la
 The logic lives in tf_stylegan/figures.py and tf_stylegan/export.py.
 """
 
-import functools
 import os
 import re
 import sys
@@ -32,23 +31,10 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
-def _user_errors(fn):
-    """Turns the library's user-facing errors into one-line click errors (exit code 1)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, OSError, ImportError) as e:
-            raise click.ClickException(str(e).splitlines()[0] if str(e) else repr(e)) from None
-
-    return wrapper
-
+from tf_stylegan.cli import user_errors as _user_errors  # noqa: E402
 
 # --- Argument parsing ----------------------------------------------------------------------
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
-
 
 def parse_seeds(text):
     """"0-3,7,10-11" -> [0, 1, 2, 3, 7, 10, 11]. Seeds are ints in [0, 2**32) (numpy's range)."""
@@ -71,7 +57,6 @@ def parse_seeds(text):
         raise ValueError(f"seeds must be < 2**32. Received: seeds={text!r}")
     return seeds
 
-
 def _seeds_callback(ctx, param, value):
     if value is None:
         return None
@@ -80,13 +65,11 @@ def _seeds_callback(ctx, param, value):
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
 
-
 def _ints_callback(ctx, param, value):
     try:
         return [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
         raise click.BadParameter(f"expected comma-separated ints. Received: {value!r}") from None
-
 
 def load_network(path):
     """Gs from a snapshot (.zip) or an official pickle (.pkl)."""
@@ -102,7 +85,6 @@ def load_network(path):
 
         _, _, Gs = load_snapshot(path)
     return Gs
-
 
 def resolve_labels(config, class_idx, labels):
     """The label vector from --class-idx / --labels (None for unconditional networks)."""
@@ -129,11 +111,9 @@ def resolve_labels(config, class_idx, labels):
         raise ValueError(f"--labels needs {config.label_size} values. Received: {labels!r}")
     return vec
 
-
 def _network_option(fn):
     return click.option("--network", "network_path", required=True, metavar="PATH",
                         help="Snapshot .zip or official .pkl")(fn)
-
 
 def _label_options(fn):
     fn = click.option("--labels", default=None, metavar="V1,V2,...",
@@ -142,7 +122,6 @@ def _label_options(fn):
                       help="Class index, one-hot label (conditional networks)")(fn)
     return fn
 
-
 def _truncation_options(fn):
     fn = click.option("--truncation-cutoff", type=click.IntRange(min=0), default=None,
                       help="Truncate layers below this index  [default: network's, 8]")(fn)
@@ -150,11 +129,9 @@ def _truncation_options(fn):
                       help="Truncation psi (1 = off)  [default: network's, 0.7]")(fn)
     return fn
 
-
 @click.group(help=__doc__)
 def cli():
     pass
-
 
 # --- images ---------------------------------------------------------------------------------
 @cli.command()
@@ -198,7 +175,6 @@ def images(network_path, seeds, truncation_psi, truncation_cutoff, noise, class_
         figures.save_image(figures.image_grid(np.stack(results)), os.path.join(outdir, "grid.png"))
     click.echo(f"Wrote {len(seeds)} image(s){' and grid.png' if grid else ''} to {outdir}")
 
-
 # --- figures --------------------------------------------------------------------------------
 @cli.command("figures")
 @_network_option
@@ -224,7 +200,6 @@ def figures_cmd(network_path, outdir, numbers, class_idx, labels):
     paths = figures.make_figures(Gs, outdir, numbers, labels=label_vec)
     for path in paths.values():
         click.echo(f"Wrote {path}")
-
 
 # --- interpolate ----------------------------------------------------------------------------
 @cli.command()
@@ -262,7 +237,6 @@ def interpolate(network_path, seeds, space, frames, fps, loop, truncation_psi,
     written = figures.write_animation(frame_iter, out_path, fps=fps)
     click.echo(f"Wrote {written}")
 
-
 # --- export / convert -----------------------------------------------------------------------
 @cli.command()
 @_network_option
@@ -283,7 +257,6 @@ def export(network_path, outdir, version, overwrite):
 
     Gs = load_network(network_path)
     click.echo(f"Wrote {export_saved_model(Gs, outdir, version=version, overwrite=overwrite)}")
-
 
 @cli.command()
 @click.argument("pkl", type=click.Path(dir_okay=False))
@@ -311,7 +284,6 @@ def convert(pkl, out, export_dir, version):
         from tf_stylegan.export import export_saved_model
 
         click.echo(f"Wrote {export_saved_model(Gs, export_dir, version=version)}")
-
 
 if __name__ == "__main__":
     cli()

@@ -20,7 +20,6 @@ downloaded: --inception (or $TF_STYLEGAN_INCEPTION), --lpips (or $TF_STYLEGAN_LP
 Real-image statistics are cached in --cache-dir. The logic lives in metrics/.
 """
 
-import functools
 import json
 import os
 import sys
@@ -93,17 +92,7 @@ def run_mirror_setting(network_path):
     return None
 
 
-def _user_errors(fn):
-    """Turns user-facing errors into one-line click errors (exit code 1)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, OSError, ImportError) as e:
-            raise click.ClickException(str(e).splitlines()[0] if str(e) else repr(e)) from None
-
-    return wrapper
+from tf_stylegan.cli import user_errors as _user_errors  # noqa: E402
 
 
 @click.command(help=__doc__)

@@ -408,7 +408,15 @@ class Trainer:
         return self.step_fn(sched.resolution)
 
     def _run_one(self, step, sched, alpha):
-        reals, labels = next(self._iter)
+        try:
+            reals, labels = next(self._iter)
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+            # tf.data's message names no file: name it, and the command that checks every record.
+            path = self.dataset.level_file(sched.resolution)
+            raise ValueError(
+                f"{path}: corrupt record ({e.message.splitlines()[0]}); run `python "
+                f"dataset_tool.py info --verify {self.dataset.tfrecord_dir}` to check the dataset"
+            ) from None
         seed = tf.constant([self._host_seed % (2**31 - 1), self._host_step % (2**31 - 1)],
                            tf.int32)
         step(reals, labels, alpha, seed)

@@ -15,6 +15,22 @@ import tensorflow as tf
 from tf_stylegan.layers.resample import downscale2d, upscale2d
 
 _LRELU_ALPHA = 0.2
+# Output (up) / input (down) size from which resampling convs always use the fused form.
+_FAST_FUSED_MIN_SIZE = 32
+# Apply the runtime coefficient to whichever of input and weight has fewer elements.
+_SCALE_CHEAPER_SIDE = True
+
+
+def _scale_cheaper(x, weight, coef):
+    """(x, weight) with `coef` applied to the smaller of the two: `conv(x, w * c) =
+    conv(x * c, w)`. With 512x512x3x3 weights and 4x4 or 8x8 activations scaling
+    the input is 10-100x less work (and its gradient too); at high resolution the weight is
+    the smaller one. Needs a static input shape; otherwise the weight is scaled."""
+    w = tf.cast(weight, x.dtype)
+    if _SCALE_CHEAPER_SIDE and x.shape.is_fully_defined() \
+            and x.shape.num_elements() < weight.shape.num_elements():
+        return x * tf.cast(coef, x.dtype), w
+    return x, w * coef
 
 
 def _activate(x, activation):
@@ -109,6 +125,8 @@ class EqualizedDense(keras.layers.Layer):
     def call(self, x):
         if len(x.shape) > 2:
             x = tf.reshape(x, [-1, self.weight.shape[0]])
+        # The weight is always the one scaled here: as the official `dense`, so the mapping
+        # network reproduces official dlatents to 1e-6 (tests/tf_stylegan/test_legacy.py).
         w = tf.cast(self.weight, x.dtype) * self.runtime_coef
         x = tf.matmul(x, w)
         if self.use_bias:
@@ -192,16 +210,35 @@ class EqualizedConv2D(keras.layers.Layer):
         w = tf.pad(w, [[1, 1], [1, 1], [0, 0], [0, 0]])
         return w[1:, 1:] + w[:-1, 1:] + w[1:, :-1] + w[:-1, :-1]
 
+    def _compute_fused(self, x):
+        """Whether to run the resampling in the fused form (exactly equal, see the class doc).
+
+        The fused forms do 4x4 taps at the low resolution instead of 3x3 at the high one
+        (2.25x fewer multiply-adds); measured on CPU (bench/RESULTS.md) they are faster from
+        32 px up, slower below (small spatial sizes), so layers built non-fused switch to the
+        fused computation from `_FAST_FUSED_MIN_SIZE` px. The result is the same up to float
+        rounding; the weights and the layer config are unchanged.
+        """
+        if self.fused or self.resample is None or self.kernel_size != 3:
+            return self.fused
+        size = x.shape[1]
+        if size is None:
+            return False
+        return (2 * size if self.resample == "up" else size) >= _FAST_FUSED_MIN_SIZE
+
     def call(self, x):
-        w = tf.cast(self.weight, x.dtype) * self.runtime_coef
-        if self.resample == "up" and self.fused:
+        fused = self._compute_fused(x)
+        x, w = _scale_cheaper(x, self.weight, self.runtime_coef)
+        if self.resample == "up" and fused:
+            if not self.fused:  # upscale + conv(w) == fused transposed conv(flip(w))
+                w = tf.reverse(w, [0, 1])
             w = self._sum_shifts(tf.transpose(w, [0, 1, 3, 2]))  # [4,4,out,in]
             shape = tf.shape(x)
             out_shape = tf.stack([shape[0], shape[1] * 2, shape[2] * 2, self.filters])
             static_shape = self.compute_output_shape(x.shape)
             x = tf.nn.conv2d_transpose(x, w, out_shape, strides=2, padding="SAME")
             x = tf.ensure_shape(x, static_shape)
-        elif self.resample == "down" and self.fused:
+        elif self.resample == "down" and fused:
             w = self._sum_shifts(w) * 0.25
             x = tf.nn.conv2d(x, w, strides=2, padding="SAME")
         else:

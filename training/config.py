@@ -33,6 +33,7 @@ __all__ = ["CONFIG_DIR", "TrainingConfig", "apply_overrides", "list_presets", "l
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 LOSSES = ("logistic", "wgangp")
+MIXED_PRECISION = (False, True, "bfloat16", "float16")
 # NetworkConfig fields that come from the dataset, never from a preset.
 _DATA_FIELDS = ("resolution", "num_channels", "label_size")
 
@@ -66,7 +67,9 @@ class TrainingConfig:
         max_nonfinite_steps: int. Stop after more than this many consecutive skipped steps.
         grid_size: [columns, rows] of the image grids, or None for the official '4k' layout.
         seed: int. Run seed: network init, latents, noise and data order derive from it.
-        mixed_precision: bool. mixed_bfloat16 on CPU, mixed_float16 with loss scaling on GPU.
+        mixed_precision: False, True, "bfloat16" or "float16". True picks mixed_float16 with
+            dynamic loss scaling on GPUs and mixed_bfloat16 on CPUs; a dtype name forces that
+            policy on any device (float16 always with loss scaling).
         xla: bool. Compile the per-replica forward/backward passes with XLA.
         gpus: int or None. Replicas to use (None: every GPU found, else the CPU).
         metrics: list of metric names (metrics/registry.py: fid50k, ppl_wend, ...) evaluated on
@@ -103,7 +106,7 @@ class TrainingConfig:
     max_nonfinite_steps: int = 20
     grid_size: list | None = None
     seed: int = 1000
-    mixed_precision: bool = False
+    mixed_precision: bool | str = False
     xla: bool = False
     gpus: int | None = None
     metrics: list = dataclasses.field(default_factory=list)
@@ -150,6 +153,9 @@ class TrainingConfig:
             raise ValueError("`metrics` must be a list of names and `metric_options` a mapping. "
                              f"Received: metrics={self.metrics!r}, "
                              f"metric_options={self.metric_options!r}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"`mixed_precision` must be one of {MIXED_PRECISION}. Received: "
+                             f"mixed_precision={self.mixed_precision!r}")
         if self.gpus is not None and (not isinstance(self.gpus, int) or self.gpus < 1):
             raise ValueError(f"`gpus` must be an int >= 1 or None. Received: gpus={self.gpus!r}")
 

@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 import tf_stylegan as sg
+from tf_stylegan import rng
 from tf_stylegan.layers import downscale2d, upscale2d
 from tf_stylegan.snapshot import save_snapshot
 
@@ -117,12 +118,12 @@ class Trainer:
         self.steps_run = 0
 
         # Mixed precision: the networks compute in 16 bits, variables and losses stay float32.
-        self.loss_scaling = False
-        policy = None
-        if cfg.mixed_precision:
-            on_gpu = bool(tf.config.list_logical_devices("GPU"))
-            policy = "mixed_float16" if on_gpu else "mixed_bfloat16"
-            self.loss_scaling = on_gpu
+        # float16 has 5 exponent bits, so its gradients need loss scaling; bfloat16 does not.
+        half = cfg.mixed_precision
+        if half is True:
+            half = "float16" if tf.config.list_logical_devices("GPU") else "bfloat16"
+        policy = f"mixed_{half}" if half else None
+        self.loss_scaling = half == "float16"
         prev_policy = keras.mixed_precision.global_policy()
         if policy:
             keras.mixed_precision.set_global_policy(policy)
@@ -196,10 +197,10 @@ class Trainer:
 
     def _replica_seed(self, seed):
         rid = tf.distribute.get_replica_context().replica_id_in_sync_group
-        return tf.random.experimental.stateless_fold_in(seed, tf.cast(rid, tf.int32))
+        return rng.fold_in(seed, tf.cast(rid, tf.int32))
 
     def _latents(self, seed, global_batch):
-        z = tf.random.stateless_normal([global_batch, self.net_cfg.latent_size], seed=seed)
+        z = rng.stateless_normal([global_batch, self.net_cfg.latent_size], seed)
         return self._slice(z, global_batch)
 
     def _fns(self, res, alpha, g_seed, stop_fakes):
@@ -215,7 +216,7 @@ class Trainer:
 
     def _d_replica(self, res, global_batch, reals, labels, alpha, seed):
         cfg = self.cfg
-        s = tf.random.experimental.stateless_split(seed, 3)
+        s = rng.split(seed, 3)
         z = self._latents(s[0], global_batch)
         labels = labels if self.net_cfg.label_size else None
         G_fn, D_fn = self._fns(res, alpha, self._replica_seed(s[1]), stop_fakes=True)
@@ -229,7 +230,7 @@ class Trainer:
                 r1 = tf.reduce_sum(terms["r1_penalty"]) if "r1_penalty" in terms else zero
                 gp = zero
             else:
-                u = tf.random.stateless_uniform([global_batch], seed=s[2])
+                u = rng.stateless_uniform([global_batch], s[2])
                 loss, terms = losses.D_wgan_gp(
                     G_fn, D_fn, z, reals, labels, wgan_lambda=cfg.wgan_lambda,
                     wgan_epsilon=cfg.wgan_epsilon, wgan_target=cfg.wgan_target,
@@ -252,13 +253,12 @@ class Trainer:
 
     def _g_replica(self, res, global_batch, alpha, seed):
         cfg = self.cfg
-        s = tf.random.experimental.stateless_split(seed, 3)
+        s = rng.split(seed, 3)
         z = self._latents(s[0], global_batch)
         labels = None
         if self._labels_all is not None:
-            idx = tf.random.stateless_uniform([global_batch], seed=s[1], minval=0,
-                                              maxval=int(self._labels_all.shape[0]),
-                                              dtype=tf.int32)
+            idx = rng.stateless_randint([global_batch], s[1], 0,
+                                        int(self._labels_all.shape[0]))
             labels = tf.gather(self._labels_all, self._slice(idx, global_batch))
         G_fn, D_fn = self._fns(res, alpha, self._replica_seed(s[2]), stop_fakes=False)
         with tf.GradientTape() as tape:
@@ -307,7 +307,7 @@ class Trainer:
             self.trace_counts[res] += 1  # Python side effect: runs once per trace.
             # The variables of the other levels get no gradient here, by design.
             warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
-            seeds = tf.random.experimental.stateless_split(seed, 2)
+            seeds = rng.split(seed, 2)
             # 1. D.
             d_grads, d_bad, d_stats = strategy.run(d_fn, args=(reals, labels, alpha, seeds[0]))
             d_ok = strategy.reduce(_SUM, d_bad, axis=None) == 0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.training.tiny_training import make_tiny_dataset, tiny_config
+from tests.training.tiny_training import tiny_config
 from training.distribute import make_strategy
 from training.loop import Trainer
 
@@ -27,13 +27,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # A larger epsilon turns those into ~0 steps and leaves a comparison of real arithmetic.
 EQUIVALENT = dict(network=dict(mbstd_group_size=0, use_noise=False, style_mixing_prob=0.0),
                   adam_epsilon=1e-3)
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    make_tiny_dataset(root / "tiny")
-    return root
 
 
 def _all_weights(t):

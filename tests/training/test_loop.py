@@ -1,5 +1,5 @@
 """The training loop: one trace per level, official step order, Gs EMA, optimizer resets,
-non-finite skipping, WGAN-GP, mixed precision and XLA smoke tests."""
+non-finite skipping, WGAN-GP (mixed precision and XLA: test_precision.py)."""
 
 import os
 
@@ -7,15 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.training.tiny_training import make_tiny_dataset, tiny_config
+from tests.training.tiny_training import tiny_config
 from training.loop import NonFiniteError, Trainer, process_reals
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    make_tiny_dataset(root / "tiny")
-    return root
 
 
 def _weights(model):
@@ -107,19 +100,6 @@ def test_wgangp_runs(tiny_data):
     acc = t._acc.numpy() / 2
     assert acc[4] > 0  # gradient penalty accumulated
     assert any(not np.array_equal(a, b) for a, b in zip(d0, _weights(t.D)))
-
-
-@pytest.mark.parametrize("option", ["mixed_precision", "xla"])
-def test_mixed_precision_and_xla_smoke(tiny_data, option):
-    t = Trainer(tiny_config(tiny_data, "tiny", **{option: True}), progress=False)
-    if option == "mixed_precision":
-        assert t.G.dtype_policy.name == "mixed_bfloat16"
-        assert t.G.weights[0].dtype == "float32"
-    g0 = _weights(t.G)
-    t.run_steps(2)
-    assert t.state.nonfinite_total.numpy() == 0
-    assert all(np.all(np.isfinite(w)) for w in _weights(t.G))
-    assert any(not np.array_equal(a, b) for a, b in zip(g0, _weights(t.G)))
 
 
 def test_start_from_snapshot(tiny_data, tmp_path):

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from tf_stylegan import rng
+
 NOISE_MODES = ("random", "const", "none")
 
 
@@ -49,7 +51,7 @@ class NoiseInjection(keras.layers.Layer):
                 if seed is None:
                     n = tf.random.normal(shape, dtype=x.dtype)
                 else:
-                    n = tf.random.stateless_normal(shape, seed=seed, dtype=x.dtype)
+                    n = rng.stateless_normal(shape, seed, dtype=x.dtype)
         else:
             n = tf.cast(noise, x.dtype)
         return x + n * tf.cast(self.weight, x.dtype)

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from tf_stylegan import rng
 from tf_stylegan.networks._base import ConfigModel
 from tf_stylegan.networks.mapping import Mapping
 from tf_stylegan.networks.synthesis import Synthesis, check_resolution
@@ -92,11 +93,10 @@ class Generator(ConfigModel):
             u = tf.random.uniform([])
             crossover = tf.random.uniform([], 1, max(cur_layers, 2), dtype=tf.int32)
         else:
-            s = tf.random.experimental.stateless_split(seed, 3)
-            z2 = tf.random.stateless_normal(tf.shape(z), seed=s[0], dtype=z.dtype)
-            u = tf.random.stateless_uniform([], seed=s[1])
-            crossover = tf.random.stateless_uniform([], s[2], 1, max(cur_layers, 2),
-                                                    dtype=tf.int32)
+            s = rng.split(seed, 3)
+            z2 = rng.stateless_normal(tf.shape(z), s[0], dtype=z.dtype)
+            u = rng.stateless_uniform([], s[1])
+            crossover = rng.stateless_randint([], s[2], 1, max(cur_layers, 2))
         w2 = self.mapping(z2, labels)
         cutoff = tf.where(u < prob, crossover, cur_layers)
         layer_idx = tf.range(w.shape[1])[None, :, None]
@@ -115,7 +115,7 @@ class Generator(ConfigModel):
             self.update_dlatent_avg(w)
             mix_seed = noise_seed = None
             if seed is not None:
-                mix_seed, noise_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+                mix_seed, noise_seed = tf.unstack(rng.split(seed, 2))
             w = self.mix_styles(w, z, labels, resolution=resolution, seed=mix_seed)
         else:
             noise_seed = seed

@@ -5,6 +5,7 @@ import math
 import keras
 import tensorflow as tf
 
+from tf_stylegan import rng
 from tf_stylegan.layers import (
     Bias,
     Blur2D,
@@ -252,7 +253,7 @@ class Synthesis(ConfigModel):
             layer_noise = noise if isinstance(noise, str) else noise[i]
             layer_seed = None
             if seed is not None:
-                layer_seed = tf.random.experimental.stateless_fold_in(seed, i)
+                layer_seed = rng.fold_in(seed, i)
             return self.epilogues[i](x, w[:, i], noise=layer_noise, seed=layer_seed)
 
         if self.input_dense is None:

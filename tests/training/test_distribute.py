@@ -45,33 +45,43 @@ def test_make_strategy_picks_devices():
         make_strategy(5)
 
 
+def _state(t):
+    return t.G.weights + t.D.weights + t.Gs.weights + t.G_opt.variables + t.D_opt.variables
+
+
 def test_mirrored_two_replicas_equal_one_device(tiny_data):
     cfg = tiny_config(tiny_data, "tiny", **EQUIVALENT)
     single = Trainer(cfg, progress=False)
     mirrored = Trainer(cfg, strategy=make_strategy(2), progress=False)
     assert mirrored.num_replicas == 2
-    for dst, src in zip(mirrored.G.weights + mirrored.D.weights + mirrored.Gs.weights,
-                        single.G.weights + single.D.weights + single.Gs.weights):
-        dst.assign(src.numpy())
     init = _all_weights(single)
     steps = 6  # crosses the first LOD boundary (optimizer reset, new level, fade-in alpha)
-    single.run_steps(steps)
-    mirrored.run_steps(steps)
-    a, b = _all_weights(single), _all_weights(mirrored)
+    for _ in range(steps):
+        # Each step starts from the same state (weights, Gs, Adam moments and counts): a GAN's
+        # trajectory amplifies any rounding difference within a few steps, so what is compared
+        # is the update of each step, on the same latents, labels and reals.
+        for dst, src in zip(_state(mirrored), _state(single)):
+            dst.assign(src.numpy())
+        before = _all_weights(single)
+        single.run_steps(1)
+        mirrored.run_steps(1)
+        a, b = _all_weights(single), _all_weights(mirrored)
+        # Tolerance. The only difference left is float32 summation order (per-replica sums,
+        # then an all-reduce). Every weight agrees to 1e-6 except the biases whose true gradient
+        # is ~0 (the 4x4 epilogue bias right before instance norm), where rounding noise is all
+        # the gradient there is: Adam may move them by up to lr = 1e-3 in either direction
+        # (observed <= 1e-4). Required: max |diff| < 2e-4 on every weight of G, D and Gs, and
+        # 99.9% of all values within 1e-6, at every step...
+        diffs = np.concatenate([np.abs(a[k] - b[k]).ravel() for k in a])
+        assert float(diffs.max()) < 2e-4, float(diffs.max())
+        assert np.mean(diffs <= 1e-6) > 0.999, np.mean(diffs <= 1e-6)
+        # ...while the step itself moved the weights by far more than that.
+        step_move = max(float(np.max(np.abs(a[k] - before[k]))) for k in a)
+        assert step_move > 5 * float(diffs.max()), (step_move, float(diffs.max()))
     assert mirrored.schedule().lod_key == single.schedule().lod_key == (0, 1)
-    # Tolerance. The only difference left is float32 summation order (per-replica sums, then an
-    # all-reduce). Every weight agrees to 1e-6 except the biases whose true gradient is ~0 (the
-    # 4x4 epilogue bias right before instance norm), where rounding noise is all the gradient
-    # there is: they may differ by up to 2e-4 after 6 steps (observed 1e-4), which is small
-    # next to the 6 * lr = 6e-3 a weight can move. Required: max |diff| < 2e-4 on every weight
-    # of G, D and Gs, and 99.9% of all values within 1e-6.
-    diffs = np.concatenate([np.abs(a[k] - b[k]).ravel() for k in a])
-    worst = float(diffs.max())
-    assert worst < 2e-4, worst
-    assert np.mean(diffs <= 1e-6) > 0.999, np.mean(diffs <= 1e-6)
-    # ...while training itself moved the weights by far more than that.
+    assert mirrored._host_nimg == single._host_nimg == steps * 8
     moved = max(float(np.max(np.abs(a[k] - init[k]))) for k in a)
-    assert moved > 100 * max(worst, 1e-6), (moved, worst)
+    assert moved > 1e-3, moved
 
 
 _WORKER = r"""

@@ -1,6 +1,6 @@
 """Keras layers of StyleGAN, one module per concept."""
 
-from tf_stylegan.layers.adain import InstanceNorm, StyleMod
+from tf_stylegan.layers.adain import InstanceNorm, StyleMod, adain
 from tf_stylegan.layers.blur import Blur2D, blur_kernel
 from tf_stylegan.layers.equalized import Bias, EqualizedConv2D, EqualizedDense
 from tf_stylegan.layers.fade_in import FadeIn, lerp_clip
@@ -12,5 +12,5 @@ from tf_stylegan.layers.resample import Downscale2D, Upscale2D, downscale2d, ups
 __all__ = [
     "Bias", "Blur2D", "Downscale2D", "EqualizedConv2D", "EqualizedDense", "FadeIn",
     "InstanceNorm", "MinibatchStddev", "NOISE_MODES", "NoiseInjection", "PixelNorm", "StyleMod",
-    "Upscale2D", "blur_kernel", "downscale2d", "lerp_clip", "upscale2d",
+    "Upscale2D", "adain", "blur_kernel", "downscale2d", "lerp_clip", "upscale2d",
 ]

@@ -15,6 +15,7 @@ from tf_stylegan.layers import (
     NoiseInjection,
     PixelNorm,
     StyleMod,
+    adain,
     lerp_clip,
     upscale2d,
 )
@@ -39,25 +40,8 @@ def _is_one(alpha):
     return isinstance(alpha, (int, float)) and alpha >= 1
 
 
-# LayerEpilogue computes instance norm + style modulation as one affine map (see below).
+# LayerEpilogue computes instance norm + style modulation in one pass (`layers.adain`).
 _FUSE_NORM_STYLE = True
-
-
-def instance_norm_style(x, style, epsilon):
-    """`StyleMod(InstanceNorm(x))` in one pass over x: `(x - m) * (rsqrt(v + eps) * (y_s + 1))
-    + y_b`, with m, v the per-sample per-channel mean and variance and [y_s, y_b] = style.
-
-    Equal to the two layers up to float rounding; it folds the normalization scale into the
-    style scale (a [N, 1, 1, C] product) so the activations are multiplied once instead of
-    twice, in float32 as the official `instance_norm` (the style product in float32 too).
-    """
-    dtype = x.dtype
-    channels = x.shape[-1]
-    x = tf.cast(x, tf.float32)
-    x = x - tf.reduce_mean(x, axis=[1, 2], keepdims=True)
-    inv = tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=[1, 2], keepdims=True) + epsilon)
-    style = tf.cast(style, tf.float32)[:, None, None, :]
-    return tf.cast(x * (inv * (style[..., :channels] + 1.0)) + style[..., channels:], dtype)
 
 
 @keras.saving.register_keras_serializable(package="tf_stylegan")
@@ -118,7 +102,7 @@ class LayerEpilogue(keras.layers.Layer):
         if self.pixel_norm is not None:
             x = self.pixel_norm(x)
         if _FUSE_NORM_STYLE and self.instance_norm is not None and self.style_mod is not None:
-            return instance_norm_style(x, self.style_mod.dense(w), self.instance_norm.epsilon)
+            return adain(x, self.style_mod.dense(w), self.instance_norm.epsilon)
         if self.instance_norm is not None:
             x = self.instance_norm(x)
         if self.style_mod is not None:

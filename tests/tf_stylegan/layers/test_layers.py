@@ -21,6 +21,7 @@ from tf_stylegan.layers import (
     PixelNorm,
     StyleMod,
     Upscale2D,
+    adain,
 )
 
 RNG = np.random.default_rng(0)
@@ -227,6 +228,24 @@ def test_style_mod(tmp_path):
     layer.dense.weight.assign(np.zeros((6, 6), np.float32))
     layer.dense.bias.assign(np.zeros(6, np.float32))
     np.testing.assert_allclose(layer(x, w), x, rtol=1e-6)
+
+
+def test_adain_equals_style_mod_of_instance_norm():
+    # The one-pass form LayerEpilogue uses: StyleMod(InstanceNorm(x)) with the same style.
+    x, w = randn(2, 5, 5, 3) * 4 + 2, randn(2, 6)
+    mod = StyleMod(3)
+    mod.build(x.shape, w.shape)
+    mod.dense.bias.assign(randn(6))
+    two_layers = mod(InstanceNorm()(x), w).numpy()
+    xc = x - x.mean(axis=(1, 2), keepdims=True)
+    style = w @ (mod.dense.weight.numpy() / math.sqrt(6)) + mod.dense.bias.numpy()
+    ref = (xc / np.sqrt((xc**2).mean(axis=(1, 2), keepdims=True) + 1e-8)
+           * (style[:, None, None, :3] + 1) + style[:, None, None, 3:])
+    out = adain(tf.constant(x), mod.dense(w)).numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out, two_layers, rtol=1e-5, atol=1e-5)
+    half = adain(tf.constant(x, tf.bfloat16), mod.dense(w))
+    assert half.dtype == tf.bfloat16
 
 
 def test_pixel_norm(tmp_path):

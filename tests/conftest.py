@@ -23,12 +23,12 @@ try:
 except RuntimeError:  # Runtime already initialised by an earlier import: keep what exists.
     pass
 
-from tests.paths import FIXTURES, SHARED  # noqa: E402,F401
+from tests.paths import FIXTURES  # noqa: E402
 
 
 @pytest.fixture
 def fixtures_dir():
-    """Path of ../shared/fixtures (ground truth made by NVIDIA's own code)."""
+    """Path of tests/fixtures (ground truth made by NVIDIA's own code)."""
     if not os.path.isdir(FIXTURES):
-        raise FileNotFoundError(f"shared fixtures not found at {FIXTURES}")
+        raise FileNotFoundError(f"test fixtures not found at {FIXTURES}")
     return FIXTURES

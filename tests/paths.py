@@ -3,6 +3,7 @@
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# CI clones the repository with `shared/` beside it; TF_STYLEGAN_SHARED overrides that.
-SHARED = os.environ.get("TF_STYLEGAN_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
-FIXTURES = os.path.join(SHARED, "fixtures")
+# Ground truth made by running NVIDIA's own code (network pickles with their outputs, dataset
+# pyramids the official tool wrote, the official schedule), copied into the repository so that a
+# clone anywhere runs the suite. Each folder's README.md says how its files were made.
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")

@@ -3,7 +3,7 @@
 The official `training_schedule()` (NVlabs/stylegan `training/training_loop.py`) maps the number of
 real images shown to D so far to the level of detail (`lod`), the resolution whose data and
 minibatch are used, the global minibatch size, the learning rates and the tick length. This module
-reproduces it exactly (every row of `../shared/fixtures/official/schedule.csv`, which is that
+reproduces it exactly (every row of `tests/fixtures/official/schedule.csv`, which is that
 function's own output for the 1/2/4/8-GPU presets of the official `train.py`).
 
 Growth, with the defaults (Karras et al. 2018, sec. 3; StyleGAN keeps the ProGAN schedule):

@@ -1,7 +1,7 @@
 """Official weights in, official outputs out: the proof that our layers compute what NVIDIA's do.
 
 The fixtures are pickles made by the official network code with every variable randomised,
-and the outputs that code gave (../shared/fixtures/official/README.md).
+and the outputs that code gave (tests/fixtures/official/README.md).
 """
 
 import os

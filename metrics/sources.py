@@ -63,8 +63,9 @@ def real_batches_from_dataset(tfrecord_dir: str, num_images: int, batch_size: in
 
     Args:
         tfrecord_dir: str. Dataset directory (`<name>-rNN.tfrecords`).
-        num_images: int. How many images; fewer when the dataset is smaller (a warning is
-            printed: the official reader would repeat images instead).
+        num_images: int. How many images. A dataset with fewer images is read again from
+            its first image, as many times as needed (the official reader repeats the
+            dataset, so fid50k on a 10,000-image set sees each image five times); a note says so.
         batch_size: int.
         mirror: bool. Flip each image horizontally with probability 1/2.
         resolution: int or None. Level to read (None: the dataset's full resolution).
@@ -76,11 +77,10 @@ def real_batches_from_dataset(tfrecord_dir: str, num_images: int, batch_size: in
     res = ds.resolution if resolution is None else int(resolution)
     left = int(num_images)
     if ds.num_images < left:
-        tqdm.write(f"{tfrecord_dir}: only {ds.num_images} images, using all of them "
-                   f"(asked for {left}).")
-        left = ds.num_images
+        tqdm.write(f"{tfrecord_dir}: {ds.num_images} images, repeating them to make {left} "
+                   f"(as the official reader does).")
     rng = np.random.RandomState(seed)
-    pipeline = ds.iterate(res, batch_size, shuffle=False, repeat=False, mirror=False,
+    pipeline = ds.iterate(res, batch_size, shuffle=False, repeat=True, mirror=False,
                           drop_remainder=False)
     for images, _ in pipeline:
         if left <= 0:

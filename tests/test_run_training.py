@@ -43,6 +43,34 @@ def test_presets_load_and_match_the_official_switches():
         [0.0, 0.5, 0.9, 1.0]
 
 
+def test_wgangp_caps_the_learning_rates_as_officially():
+    # Official train.py with WGAN-GP: every learning rate of the table is min(v, 0.002); without
+    # it the 1gpu/8gpu tables go up to 0.003 at 512 and 1024.
+    logistic = load_config("ffhq").schedule_config(8)
+    assert logistic.G_lrate_dict[1024] == 0.003 and logistic.D_lrate_dict[512] == 0.003
+    for preset in ("ffhq", "lsun-bedroom"):
+        for replicas in (1, 8):
+            sched = load_config(preset, loss="wgangp").schedule_config(replicas)
+            table = load_config(preset).schedule_config(replicas)
+            for key in ("G_lrate_dict", "D_lrate_dict"):
+                capped = getattr(sched, key)
+                assert capped == {r: min(v, 0.002) for r, v in getattr(table, key).items()}
+                assert max(capped.values()) == 0.002
+            assert sched.G_lrate_base == sched.D_lrate_base == 0.001
+    # An explicit schedule override is the user's choice and is kept.
+    cfg = load_config("ffhq", ["schedule.G_lrate_dict={1024: 0.004}"], loss="wgangp")
+    assert cfg.schedule_config(8).G_lrate_dict == {1024: 0.004}
+
+
+def test_labels_are_opt_in_as_officially():
+    # Official max_label_size=0: a dataset's labels reach the networks only when asked for.
+    assert load_config("ffhq").network_config(1024, 3, 10).label_size == 0
+    assert load_config("ffhq", cond=True).network_config(1024, 3, 10).label_size == 10
+    assert load_config("demo").cond and load_config("demo").network_config(32, 1, 10).label_size == 10
+    with pytest.raises(ValueError, match="`cond` must be true or false"):
+        load_config("ffhq", ["cond=maybe"])
+
+
 def test_overrides_and_errors():
     cfg = load_config("ffhq", ["network.fmap_base=2048", "total_kimg=12", "grid_size=[3, 2]"])
     assert cfg.network["fmap_base"] == 2048 and cfg.total_kimg == 12.0
@@ -67,11 +95,17 @@ def test_dry_run_prints_config_and_schedule(data_dir):
     text = result.output
     options = yaml.safe_load(text.split("\nSchedule")[0])
     assert options["training"]["dataset"] == "tiny" and options["training"]["total_kimg"] == 3000
-    assert options["network"]["resolution"] == 8 and options["network"]["label_size"] == 3
+    # The dataset has 3 label columns, but labels are opt-in (official max_label_size=0).
+    assert options["network"]["resolution"] == 8 and options["network"]["label_size"] == 0
     # 8x8 dataset: 600 kimg at 8x8 (lod 0 from the start; no growth beyond the dataset).
     lines = text.split("\nSchedule")[1].splitlines()
     assert lines[2].split()[:6] == ["0", "stable", "0", "8", "256", "0.001"]
     assert len(lines) == 3
+    result = CliRunner().invoke(run_training.main, [
+        "--dataset", "tiny", "--data-dir", str(data_dir), "--config", "ffhq",
+        "--set", "cond=true", "--dry-run"])
+    options = yaml.safe_load(result.output.split("\nSchedule")[0])
+    assert options["network"]["label_size"] == 3
 
 
 def test_cli_errors(data_dir, tmp_path):

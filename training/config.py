@@ -34,6 +34,7 @@ __all__ = ["CONFIG_DIR", "TrainingConfig", "apply_overrides", "list_presets", "l
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 LOSSES = ("logistic", "wgangp")
 MIXED_PRECISION = (False, True, "bfloat16", "float16")
+WGANGP_MAX_LRATE = 0.002  # official train.py caps the learning rates at this with WGAN-GP
 # NetworkConfig fields that come from the dataset, never from a preset.
 _DATA_FIELDS = ("resolution", "num_channels", "label_size")
 
@@ -48,6 +49,8 @@ class TrainingConfig:
         resolution: int or None. Train at this resolution using the levels <= it of the dataset
             (official ffhq256 / ffhq512); None = the dataset's full resolution.
         mirror: bool. Official mirror augment (per-sample random x-flip of the reals).
+        cond: bool. Condition the networks on the dataset's labels (False, as officially:
+            `max_label_size=0` ignores a `.labels` file unless asked; the demo preset asks).
         network: dict. NetworkConfig overrides (resolution, channels and labels come from data).
         schedule_preset: str. "auto" (the official `<N>gpu` table for N replicas: 1, 2, 4 or 8;
             the largest one <= N otherwise) or one of '1gpu', '2gpu', '4gpu', '8gpu'.
@@ -85,6 +88,7 @@ class TrainingConfig:
     data_dir: str = "datasets"
     resolution: int | None = None
     mirror: bool = False
+    cond: bool = False
     network: dict = dataclasses.field(default_factory=dict)
     schedule_preset: str = "auto"
     schedule: dict = dataclasses.field(default_factory=dict)
@@ -116,6 +120,8 @@ class TrainingConfig:
 
     def __post_init__(self):
         self.total_kimg = float(self.total_kimg)
+        if not isinstance(self.cond, bool):
+            raise ValueError(f"`cond` must be true or false. Received: cond={self.cond!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"`loss` must be one of {LOSSES}. Received: loss={self.loss!r}")
         for name in ("minibatch_repeats", "image_snapshot_ticks", "network_snapshot_ticks",
@@ -165,21 +171,32 @@ class TrainingConfig:
         return os.path.join(self.data_dir, self.dataset)
 
     def network_config(self, resolution: int, num_channels: int, label_size: int) -> NetworkConfig:
-        """The NetworkConfig for a dataset of that shape with this config's overrides."""
+        """The NetworkConfig for a dataset of that shape with this config's overrides.
+
+        `label_size` is the dataset's; it reaches the networks only when `cond` is set.
+        """
         return NetworkConfig(resolution=int(resolution), num_channels=int(num_channels),
-                             label_size=int(label_size), **self.network)
+                             label_size=int(label_size) if self.cond else 0, **self.network)
 
     def schedule_config(self, num_replicas: int) -> ScheduleConfig:
         """The official schedule table for `num_replicas`, with `schedule` overrides applied.
 
         The global minibatch and learning rates come from the table whatever the replica count;
         `num_gpus` is set to the replica count so the minibatch splits evenly (official rule).
+        With `loss: wgangp` the table's learning rates are capped at 0.002, as officially.
         """
         name = self.schedule_preset
         if name == "auto":
             n = max(k for k in (1, 2, 4, 8) if k <= max(1, num_replicas))
             name = f"{n}gpu"
         base = PRESETS[name].to_dict()
+        if self.loss == "wgangp":
+            # Official train.py, WGAN-GP option: the table's learning rates are capped at 0.002
+            # (`min(v, 0.002)`), D's equal to G's. Explicit `schedule` overrides still win.
+            for key in ("G_lrate_dict", "D_lrate_dict"):
+                base[key] = {r: min(v, WGANGP_MAX_LRATE) for r, v in base[key].items()}
+            for key in ("G_lrate_base", "D_lrate_base"):
+                base[key] = min(base[key], WGANGP_MAX_LRATE)
         base.update(copy.deepcopy(self.schedule))
         base["num_gpus"] = int(num_replicas)
         return ScheduleConfig.from_dict(base)

@@ -165,7 +165,7 @@ class Trainer:
                 checkpoint_name="ckpt")
 
         labels = ds.labels.astype(np.float32)
-        self._labels_all = tf.constant(labels) if ds.label_size else None
+        self._labels_all = tf.constant(labels) if self.net_cfg.label_size else None
         self._steps = {}
         self._iter = None
         self._iter_res = None

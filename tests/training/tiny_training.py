@@ -27,7 +27,7 @@ def make_tiny_dataset(directory, resolution=8, num_images=48, num_classes=3, see
 
 
 def tiny_config(data_dir, dataset, **overrides):
-    """A config that grows 4 -> 8 in a few steps of minibatch 8."""
+    """A config that grows 4 -> 8 in a few steps of minibatch 8, conditioned on the labels."""
     fields = dict(
         dataset=dataset, data_dir=os.fspath(data_dir), network=dict(TINY_NETWORK),
         schedule_preset="1gpu",
@@ -35,7 +35,7 @@ def tiny_config(data_dir, dataset, **overrides):
                       lod_transition_kimg=0.032, minibatch_base=8, minibatch_dict={},
                       G_lrate_dict={}, D_lrate_dict={}, tick_kimg_base=0.064,
                       tick_kimg_dict={}),
-        total_kimg=0.256, grid_size=[4, 2], seed=123,
+        total_kimg=0.256, grid_size=[4, 2], seed=123, cond=True,
     )
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(fields.get(key), dict):

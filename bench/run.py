@@ -112,8 +112,8 @@ def _emit(record: dict) -> None:
 # Worker side (runs in a subprocess; prints JSON lines).
 
 def _make_trainer(spec, precision, xla, levels):
+    from data.reader import TFRecordDataset
     from training.config import TrainingConfig
-    from training.dataset import TFRecordDataset
     from training.loop import Trainer
 
     ws = widths_spec(spec["widths"])
@@ -431,7 +431,8 @@ def write_datasets(tmp, widths_list, max_res, num_images=16):
     """One small random-image TFRecord pyramid per width setting (channels / labels differ)."""
     import numpy as np
 
-    from training.dataset_writer import one_hot, write_arrays
+    from data.labels import one_hot
+    from data.writer import write_arrays
 
     paths = {}
     rng = np.random.default_rng(0)

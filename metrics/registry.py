@@ -140,7 +140,7 @@ def _labels(Gs, opts: MetricOptions):
     if opts.labels is not None or not getattr(Gs.config, "label_size", 0):
         return opts.labels
     if opts.dataset_dir:
-        from training.dataset import TFRecordDataset
+        from data.reader import TFRecordDataset
 
         labels = TFRecordDataset(opts.dataset_dir).labels
         return labels if labels.shape[1] else None

@@ -2,7 +2,7 @@
 
 Real images reach the metrics as any iterable of uint8 NHWC numpy batches (a "real images
 source"); `real_batches_from_dataset` adapts a TFRecord dataset (read with
-`training.dataset.TFRecordDataset`, imported only when called). The official metrics read the
+`data.reader.TFRecordDataset`, imported only when called). The official metrics read the
 first images of the dataset in file order (`shuffle_mb=0`) and, when the run used
 mirror_augment, flip each with probability 1/2 (`metrics/metric_base.py`); we do the same with a
 seeded generator so that cached statistics are reproducible.
@@ -71,7 +71,7 @@ def real_batches_from_dataset(tfrecord_dir: str, num_images: int, batch_size: in
         resolution: int or None. Level to read (None: the dataset's full resolution).
         seed: int. Seed of the mirror flips.
     """
-    from training.dataset import TFRecordDataset  # Imported lazily: metrics need no reader.
+    from data.reader import TFRecordDataset  # Imported lazily: metrics need no reader.
 
     ds = TFRecordDataset(tfrecord_dir, resolution=resolution)
     res = ds.resolution if resolution is None else int(resolution)

@@ -7,9 +7,9 @@ import PIL.Image
 import pytest
 from click.testing import CliRunner
 
+from data.writer import shuffled_order
 from dataset_tool import cli
 from tests.paths import FIXTURES
-from training import dataset_writer as W
 
 OFFICIAL = os.path.join(FIXTURES, "official-dataset")
 
@@ -50,7 +50,7 @@ def test_create_compare_info_display_extract(tmp_path):
     result = run("extract", out, tmp_path / "png")
     assert result.exit_code == 0 and "Extracted 6 images" in result.output
     names = sorted(os.listdir(os.path.join(OFFICIAL, "imgs_rgb")))
-    for k, i in enumerate(W.shuffled_order(6)):  # official order, full resolution = the inputs
+    for k, i in enumerate(shuffled_order(6)):  # official order, full resolution = the inputs
         extracted = np.asarray(PIL.Image.open(tmp_path / "png" / f"img{k:08d}.png"))
         original = np.asarray(PIL.Image.open(os.path.join(OFFICIAL, "imgs_rgb", names[i])))
         np.testing.assert_array_equal(extracted, original)
@@ -89,6 +89,34 @@ def test_skip_bad_lists_skipped_files(tmp_path):
     assert "3_bad.jpg" in result.output
 
 
+def test_files_passed_over_are_counted_and_named(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        PIL.Image.fromarray(np.full((4, 4), i, np.uint8)).save(src / f"{i}.png")
+    not_images = [".DS_Store"] + [f"notes{i:02d}.txt" for i in range(12)]
+    for name in not_images:
+        (src / name).write_text("not an image")
+    bad = [f"bad{i:02d}.jpg" for i in range(12)]
+    for name in bad:
+        (src / name).write_bytes(b"\xff\xd8\xff broken")
+    result = run("create_from_images", tmp_path / "o", src, "--skip-bad", "--shuffle", 0,
+                 "--no-progress")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Wrote 3 images" in out
+    # Not images: the count, the first 10 names, then how many more.
+    assert "Passed over 13 file(s) that are not images:" in out
+    assert all(f"  {os.path.join(src, name)}\n" in out for name in not_images[:10])
+    assert not any(name in out for name in not_images[10:])
+    assert "  and 3 more\n" in out
+    # Unreadable under --skip-bad: the count, the first 10 with their reason, then the rest.
+    assert "Skipped 12 bad file(s):" in out
+    assert all(f"  {os.path.join(src, name)}: cannot decode image" in out for name in bad[:10])
+    assert not any(name in out for name in bad[10:])
+    assert "  and 2 more\n" in out
+
+
 def test_create_from_images_resize_and_subfolder_labels(tmp_path):
     for cls, value in [("a", 40), ("b", 80)]:
         os.makedirs(tmp_path / "src" / cls)
@@ -109,7 +137,7 @@ def test_create_demo_real_mnist(tmp_path):
     assert "Wrote 5000 images (32x32, 1 channel(s), 4 levels, label_size 10)" in result.output
     info = run("info", tmp_path / "demo").output
     assert "5000 images" in info and "0: 500, 1: 500" in info
-    from training.dataset import TFRecordDataset
+    from data.reader import TFRecordDataset
 
     ds = TFRecordDataset(tmp_path / "demo")
     x, y = next(iter(ds.iterate(32, 64, shuffle=False)))

@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 import tf_stylegan as sg
+from data.reader import TFRecordDataset
 from tf_stylegan import rng
 from tf_stylegan.layers import downscale2d, upscale2d
 from tf_stylegan.snapshot import save_snapshot
@@ -45,7 +46,6 @@ from tf_stylegan.snapshot import save_snapshot
 from . import losses
 from .checkpoint import TrainState, latest_checkpoint, make_checkpoint
 from .config import TrainingConfig
-from .dataset import TFRecordDataset
 from .distribute import is_chief, make_strategy
 from .run_dir import append_jsonl, plot_training_curves, read_jsonl, save_image_grid
 from .schedule import schedule_table, training_schedule

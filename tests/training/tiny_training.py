@@ -4,8 +4,8 @@ import os
 
 import numpy as np
 
+from data.writer import write_arrays
 from training.config import TrainingConfig
-from training.dataset_writer import write_arrays
 
 TINY_NETWORK = dict(fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16, mapping_fmaps=16,
                     mapping_layers=2)

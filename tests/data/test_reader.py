@@ -1,4 +1,4 @@
-"""Tests for training/dataset.py: reading the official pyramid (including the fixtures NVIDIA's
+"""Tests for data/reader.py: reading the official pyramid (including the fixtures NVIDIA's
 dataset_tool wrote), mirror augment, label order, resolution override, sharding under
 tf.distribute and the error cases."""
 
@@ -9,21 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.paths import FIXTURES
-from training import dataset_writer as W
-from training.dataset import TFRecordDataset, compare_datasets, dataset_info
-
-OFFICIAL = os.path.join(FIXTURES, "official-dataset")
-
-
-def raw_records(path):
-    """uint8 CHW arrays of a TFRecord file, parsed with protobuf (independent of the reader)."""
-    out = []
-    for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
-        feature = tf.train.Example.FromString(raw).features.feature
-        shape = tuple(feature["shape"].int64_list.value)
-        out.append(np.frombuffer(feature["data"].bytes_list.value[0], np.uint8).reshape(shape))
-    return np.stack(out)
+from data.reader import TFRecordDataset
+from data.records import build_pyramid
+from data.writer import write_arrays
+from tests.data.record_files import OFFICIAL, record_arrays
 
 
 def read_all(ds, resolution, batch_size=4):
@@ -35,17 +24,6 @@ def read_all(ds, resolution, batch_size=4):
     return np.concatenate(images), np.concatenate(labels)
 
 
-@pytest.fixture
-def labelled(tmp_path):
-    """10 RGB 16x16 images; image i has pixel [0,0,0] == i and label row [i, -i]."""
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (10, 3, 16, 16), dtype=np.uint8)
-    images[:, 0, 0, 0] = np.arange(10)
-    labels = np.stack([np.arange(10), -np.arange(10)], 1).astype(np.float32)
-    W.write_arrays(tmp_path / "lab", images, labels, shuffle=False, progress=False)
-    return tmp_path / "lab", images, labels
-
-
 def test_roundtrip_bit_exact_every_level(labelled):
     path, images, labels = labelled
     ds = TFRecordDataset(path)
@@ -54,7 +32,7 @@ def test_roundtrip_bit_exact_every_level(labelled):
     for lod, res in enumerate([16, 8, 4]):
         got, got_labels = read_all(ds, res)
         assert got.dtype == np.uint8 and got.shape == (10, res, res, 3)
-        expected = np.stack([W.build_pyramid(img)[lod] for img in images]).transpose(0, 2, 3, 1)
+        expected = np.stack([build_pyramid(img)[lod] for img in images]).transpose(0, 2, 3, 1)
         np.testing.assert_array_equal(got, expected)
         np.testing.assert_array_equal(got_labels, labels)
 
@@ -66,7 +44,7 @@ def test_reads_official_fixture_as_is(kind, res, channels):
     assert (ds.resolution, ds.num_channels, ds.num_images, ds.label_size) == (res, channels, 6, 0)
     for r in ds.resolutions:
         got, labels = read_all(ds, r, batch_size=4)
-        expected = raw_records(ds.level_file(r)).transpose(0, 2, 3, 1)
+        expected = record_arrays(ds.level_file(r)).transpose(0, 2, 3, 1)
         np.testing.assert_array_equal(got, expected)
         assert labels.shape == (6, 0) and labels.dtype == np.float32
 
@@ -78,7 +56,7 @@ def test_resolution_override_reads_smaller_pyramid():
     with pytest.raises(ValueError, match="no 32x32 level"):
         ds.iterate(32, 2)
     got, _ = read_all(ds, 16)
-    np.testing.assert_array_equal(got, raw_records(ds.level_file(16)).transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(got, record_arrays(ds.level_file(16)).transpose(0, 2, 3, 1))
     with pytest.raises(FileNotFoundError, match="no 64x64 level"):
         TFRecordDataset(directory, resolution=64)
 
@@ -100,7 +78,7 @@ def test_shuffle_keeps_labels_with_images_and_covers_epoch(labelled):
 def test_mirror_flips_some_samples_deterministically(tmp_path):
     images = np.zeros((16, 1, 8, 8), np.uint8)
     images[:, 0, :, :4] = np.arange(16)[:, None, None] + 1  # left half carries the id
-    W.write_arrays(tmp_path / "m", images, shuffle=False, progress=False)
+    write_arrays(tmp_path / "m", images, shuffle=False, progress=False)
     ds = TFRecordDataset(tmp_path / "m")
 
     def run(seed, mirror=True):
@@ -124,7 +102,7 @@ def _save_labels(path, array):
 
 
 def test_label_files(tmp_path):
-    W.write_arrays(tmp_path / "n", np.zeros((3, 1, 4, 4), np.uint8), progress=False)
+    write_arrays(tmp_path / "n", np.zeros((3, 1, 4, 4), np.uint8), progress=False)
     ds = TFRecordDataset(tmp_path / "n")
     x, y = next(iter(ds.iterate(4, 2)))
     assert x.shape == (2, 4, 4, 1) and y.shape == (2, 0) and y.dtype == tf.float32
@@ -232,21 +210,9 @@ def test_inconsistent_shapes(tmp_path):
         TFRecordDataset(d)
     # A level with fewer records than the others.
     d = tmp_path / "c"
-    W.write_arrays(d / "x", np.zeros((4, 1, 8, 8), np.uint8), progress=False)
-    W.write_arrays(d / "y", np.zeros((3, 1, 8, 8), np.uint8), progress=False)
+    write_arrays(d / "x", np.zeros((4, 1, 8, 8), np.uint8), progress=False)
+    write_arrays(d / "y", np.zeros((3, 1, 8, 8), np.uint8), progress=False)
     os.replace(d / "y" / "y-r03.tfrecords", d / "x" / "x-r03.tfrecords")
     with pytest.raises(ValueError, match=r"x-r03\.tfrecords: has 3 records but the 4x4 level "
                                          r"has 4"):
         TFRecordDataset(d / "x")
-
-
-def test_info_and_compare(labelled, tmp_path):
-    path, images, labels = labelled
-    info = dataset_info(path)
-    assert info["resolution"] == 16 and info["num_images"] == 10 and info["label_size"] == 2
-    assert [lv["num_images"] for lv in info["levels"]] == [10, 10, 10]
-    other = images.copy()
-    other[:3] = 255 - other[:3]
-    W.write_arrays(tmp_path / "other", other, labels, shuffle=False, progress=False)
-    result = compare_datasets(path, tmp_path / "other")
-    assert result["levels"][16] == 7 and result["identical_labels"] == 10

@@ -1,17 +1,11 @@
-"""Reader for the official StyleGAN multi-resolution TFRecord datasets.
+"""Reader of the official StyleGAN multi-resolution TFRecord datasets (see `data.records`).
 
-A dataset directory holds `<name>-rNN.tfrecords` for every level from 4x4 (r02) up to the full
-resolution, each record a `tf.train.Example{shape: int64 [C,H,W], data: raw uint8 CHW}`, and
-optionally `<name>-rxx.labels` (np.save float32 [N, label_size], in record order). This is the
-format of the official `dataset_tool.py` and of NVIDIA's published FFHQ TFRecords, which are
-read as they are (reference section 1.2; official `training/dataset.py`).
-
-Like the official TFRecordDataset, the resolution of each file comes from its first record, the
-largest is the dataset resolution, a `resolution=` override ignores larger files (official
-`ffhq256`/`ffhq512` reuse the `ffhq` directory), every level down to 4x4 must exist, labels are
-zipped with the records in file order, and the shuffle buffer is `shuffle_mb` MB (4096) of
-records. Images leave the pipeline as uint8 NHWC (the networks are NHWC); the official
-per-sample mirror augment (`training_loop.process_reals`) is optional.
+Like the official `training/dataset.py` (`TFRecordDataset`), the resolution of each file comes
+from its first record, the largest is the dataset resolution, a `resolution=` override ignores
+larger files (official `ffhq256`/`ffhq512` reuse the `ffhq` directory), every level down to 4x4
+must exist, labels are zipped with the records in file order, and the shuffle buffer is
+`shuffle_mb` MB (4096) of records. Images leave the pipeline as uint8 NHWC (the networks are
+NHWC); the official per-sample mirror augment (`training_loop.process_reals`) is optional.
 """
 
 from __future__ import annotations
@@ -21,15 +15,24 @@ import glob
 import json
 import math
 import os
-import re
-import struct
 
 import numpy as np
 import tensorflow as tf
 
-_HEADER = 12  # uint64 length + uint32 masked CRC of the length
-_FOOTER = 4  # uint32 masked CRC of the data
-_LEVEL_NAME = re.compile(r"-r(\d+)\.tfrecords$")
+from tf_stylegan.errors import UserError
+
+from .labels import load_labels
+from .records import (
+    classes_file_name,
+    count_records,
+    labels_file_name,
+    level_of_file_name,
+    parse_example,
+    read_first_record,
+    record_size,
+)
+
+__all__ = ["LevelFile", "TFRecordDataset", "read_images"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,100 +45,29 @@ class LevelFile:
     num_records: int
 
 
-# ------------------------------------------------------------------------------------------------
-# Raw TFRecord helpers (plain file I/O: no TensorFlow op, so checks stay cheap on huge files).
-
-
-def read_first_record(path: str) -> bytes:
-    """The payload of the first record of a TFRecord file."""
-    with open(path, "rb") as f:
-        header = f.read(_HEADER)
-        if len(header) == 0:
-            raise ValueError(f"{path}: empty TFRecord file (no records)")
-        if len(header) < _HEADER:
-            raise ValueError(f"{path}: truncated TFRecord file (ends inside the first header)")
-        (length,) = struct.unpack("<Q", header[:8])
-        payload = f.read(length)
-        if len(payload) < length or len(f.read(_FOOTER)) < _FOOTER:
-            raise ValueError(
-                f"{path}: truncated TFRecord file (first record needs {length} bytes; the file "
-                f"has {os.path.getsize(path)})"
-            )
-    return payload
-
-
-def count_records(path: str) -> int:
-    """Number of records in a TFRecord file, walking the length headers.
-
-    Raises:
-        ValueError: naming the file, if it ends inside a record (truncated download or copy).
-    """
-    size = os.path.getsize(path)
-    count = offset = 0
-    with open(path, "rb") as f:
-        while offset < size:
-            f.seek(offset)
-            header = f.read(_HEADER)
-            if len(header) < _HEADER:
-                raise ValueError(
-                    f"{path}: truncated TFRecord file: record {count} at byte {offset} has an "
-                    f"incomplete header (file size {size})"
-                )
-            (length,) = struct.unpack("<Q", header[:8])
-            end = offset + _HEADER + length + _FOOTER
-            if end > size:
-                raise ValueError(
-                    f"{path}: truncated TFRecord file: record {count} at byte {offset} needs "
-                    f"{end - offset} bytes but the file ends at byte {size}"
-                )
-            offset = end
-            count += 1
-    return count
-
-
-def parse_example(payload: bytes, path: str = "record") -> tuple[tuple, bytes]:
-    """(shape [C,H,W], data bytes) of one serialized dataset Example, validated."""
-    try:
-        example = tf.train.Example.FromString(payload)
-    except Exception as e:  # protobuf's DecodeError is not exported under a stable name
-        raise ValueError(f"{path}: record is not a tf.train.Example ({e})") from None
-    feature = example.features.feature
-    if "shape" not in feature or "data" not in feature:
-        raise ValueError(f"{path}: record lacks the 'shape'/'data' features of a dataset record")
-    shape = tuple(int(s) for s in feature["shape"].int64_list.value)
-    values = feature["data"].bytes_list.value
-    if len(shape) != 3 or len(values) != 1:
-        raise ValueError(f"{path}: record shape must be [C, H, W] with one data value. "
-                         f"Received: shape={list(shape)}")
-    if len(values[0]) != int(np.prod(shape)):
-        raise ValueError(f"{path}: record data has {len(values[0])} bytes but shape "
-                         f"{list(shape)} needs {int(np.prod(shape))}")
-    return shape, values[0]
-
-
 def _level_file(path: str, num_images: int | None = None) -> LevelFile:
     """Reads and checks one level file: its first record and its record count."""
     payload = read_first_record(path)
     shape, _ = parse_example(payload, path)
     c, h, w = shape
     if c not in (1, 3) or h != w or h < 4 or h & (h - 1):
-        raise ValueError(f"{path}: records must be [C, R, R] with C in (1, 3) and R a power of "
-                         f"two >= 4. Received: shape={list(shape)}")
-    match = _LEVEL_NAME.search(os.path.basename(path))
-    if match and 2 ** int(match.group(1)) != h:
-        raise ValueError(f"{path}: file name says {2 ** int(match.group(1))}x"
-                         f"{2 ** int(match.group(1))} but its records are {h}x{w}")
+        raise UserError(f"{path}: records must be [C, R, R] with C in (1, 3) and R a power of "
+                        f"two >= 4. Received: shape={list(shape)}")
+    named_log2 = level_of_file_name(path)
+    if named_log2 is not None and 2 ** named_log2 != h:
+        raise UserError(f"{path}: file name says {2 ** named_log2}x{2 ** named_log2} but its "
+                        f"records are {h}x{w}")
     # All records of a level have the same size, so the file size gives the count without
     # reading 200+ GB (FFHQ r10); any other size gets the header walk and its precise error.
-    record_bytes = _HEADER + len(payload) + _FOOTER
+    record_bytes = record_size(payload)
     size = os.path.getsize(path)
     if num_images is not None and size == num_images * record_bytes:
         count = num_images
     else:
         count = count_records(path)
     if num_images is not None and count != num_images:
-        raise ValueError(f"{path}: has {count} records but the 4x4 level has {num_images}; all "
-                         f"levels must hold the same images")
+        raise UserError(f"{path}: has {count} records but the 4x4 level has {num_images}; all "
+                        f"levels must hold the same images")
     return LevelFile(path, h, shape, count)
 
 
@@ -169,7 +101,7 @@ class TFRecordDataset:
         levels: {resolution: LevelFile} for 4 .. resolution. label_file: str or None.
 
     Raises:
-        FileNotFoundError: missing directory or level. ValueError: truncated file, wrong record
+        FileNotFoundError: missing directory or level. UserError: truncated file, wrong record
         format, inconsistent shapes or counts between levels, bad labels file (each message
         names the file).
 
@@ -188,7 +120,7 @@ class TFRecordDataset:
             shape, _ = parse_example(read_first_record(path), path)
             res = shape[1]
             if res in by_res:
-                raise ValueError(f"{path} and {by_res[res]} both hold {res}x{res} records")
+                raise UserError(f"{path} and {by_res[res]} both hold {res}x{res} records")
             by_res[res] = path
         available = sorted(by_res)
         if resolution is None:
@@ -216,10 +148,10 @@ class TFRecordDataset:
         if len(channels) > 1:
             detail = ", ".join(f"{os.path.basename(lv.path)}: {lv.shape[0]}"
                                for lv in self.levels.values())
-            raise ValueError(f"{self.tfrecord_dir}: levels have different channel counts "
-                             f"({detail})")
+            raise UserError(f"{self.tfrecord_dir}: levels have different channel counts "
+                            f"({detail})")
         if self.num_images == 0:
-            raise ValueError(f"{self.levels[4].path}: dataset has no images")
+            raise UserError(f"{self.levels[4].path}: dataset has no images")
         self.num_channels = channels.pop()
         self.shape = self.levels[resolution].shape
 
@@ -227,14 +159,14 @@ class TFRecordDataset:
         self.label_file = None
         guesses = sorted(glob.glob(os.path.join(glob.escape(self.tfrecord_dir), "*.labels")))
         name = os.path.basename(os.path.normpath(self.tfrecord_dir))
-        preferred = os.path.join(self.tfrecord_dir, f"{name}-rxx.labels")
+        preferred = os.path.join(self.tfrecord_dir, labels_file_name(name))
         if guesses:
             self.label_file = preferred if preferred in guesses else guesses[0]
-            self.labels = _load_labels(self.label_file, self.num_images)
+            self.labels = load_labels(self.label_file, self.num_images)
         else:
             self.labels = np.zeros([self.num_images, 0], np.float32)
         self.label_size = int(self.labels.shape[1])
-        classes = os.path.join(self.tfrecord_dir, f"{name}-classes.json")
+        classes = os.path.join(self.tfrecord_dir, classes_file_name(name))
         self.class_names = None
         if os.path.isfile(classes):
             with open(classes) as f:
@@ -254,8 +186,8 @@ class TFRecordDataset:
         """Path of the tfrecords file holding `resolution`."""
         resolution = int(resolution)
         if resolution not in self.levels:
-            raise ValueError(f"{self.tfrecord_dir}: no {resolution}x{resolution} level; levels "
-                             f"are {self.resolutions}. Received: resolution={resolution}")
+            raise UserError(f"{self.tfrecord_dir}: no {resolution}x{resolution} level; levels "
+                            f"are {self.resolutions}. Received: resolution={resolution}")
         return self.levels[resolution].path
 
     def iterate(self, resolution, batch_size, *, shuffle=True, repeat=True, mirror=False,
@@ -286,7 +218,7 @@ class TFRecordDataset:
         level = self.levels[int(resolution)]
         c, h, w = level.shape
         if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
+            raise UserError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
         per_replica = int(batch_size)
         num_pipelines, pipeline_id = 1, 0
         if input_context is not None:
@@ -370,73 +302,12 @@ class TFRecordDataset:
                     count += int(images.shape[0])
             except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
                 first_line = str(e).strip().splitlines()[0][:300]
-                raise ValueError(f"{path}: corrupt record near record {count} "
-                                 f"({type(e).__name__}: {first_line})") from None
+                raise UserError(f"{path}: corrupt record near record {count} "
+                                f"({type(e).__name__}: {first_line})") from None
             if count != self.num_images:
-                raise ValueError(f"{path}: read {count} records, expected {self.num_images}")
+                raise UserError(f"{path}: read {count} records, expected {self.num_images}")
             if progress:
                 print(f"{os.path.basename(path)}: {count} records OK")
-
-
-def _load_labels(path: str, num_images: int) -> np.ndarray:
-    try:
-        labels = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise ValueError(f"{path}: cannot read labels ({e})") from None
-    if labels.ndim != 2:
-        raise ValueError(f"{path}: labels must be a 2-D array [num_images, label_size]. "
-                         f"Received: shape={labels.shape}")
-    if labels.shape[0] != num_images:
-        raise ValueError(f"{path}: has {labels.shape[0]} label rows but the dataset has "
-                         f"{num_images} images")
-    return labels.astype(np.float32)
-
-
-# ------------------------------------------------------------------------------------------------
-# Inspection helpers behind `dataset_tool.py info / display / extract / compare`.
-
-
-def dataset_info(tfrecord_dir) -> dict:
-    """Resolution, channels, images per level, file sizes and label summary of a dataset."""
-    ds = TFRecordDataset(tfrecord_dir)
-    info = {
-        "tfrecord_dir": ds.tfrecord_dir,
-        "resolution": ds.resolution,
-        "num_channels": ds.num_channels,
-        "num_images": ds.num_images,
-        "levels": [{"resolution": r, "file": os.path.basename(lv.path),
-                    "num_images": lv.num_records, "bytes": os.path.getsize(lv.path)}
-                   for r, lv in sorted(ds.levels.items())],
-        "label_file": ds.label_file and os.path.basename(ds.label_file),
-        "label_size": ds.label_size,
-    }
-    labels = ds.labels
-    if ds.label_size and np.all((labels == 0) | (labels == 1)) and np.all(labels.sum(1) == 1):
-        counts = labels.sum(0).astype(int).tolist()
-        names = ds.class_names or [str(i) for i in range(ds.label_size)]
-        info["classes"] = dict(zip(names, counts))
-    return info
-
-
-def format_info(info: dict) -> str:
-    """Human-readable text of `dataset_info`."""
-    lines = [
-        f"Dataset:    {info['tfrecord_dir']}",
-        f"Resolution: {info['resolution']}x{info['resolution']}, {info['num_channels']} "
-        f"channel(s), {info['num_images']} images",
-        "Levels:",
-    ]
-    for lv in info["levels"]:
-        lines.append(f"  {lv['resolution']:>5}x{lv['resolution']:<5} {lv['num_images']:>9} images"
-                     f"  {lv['bytes'] / 2**20:10.1f} MB  {lv['file']}")
-    if info["label_size"]:
-        lines.append(f"Labels:     {info['label_size']} per image ({info['label_file']})")
-        if "classes" in info:
-            lines.append("Classes:    one-hot; " + ", ".join(f"{k}: {v}"
-                                                          for k, v in info["classes"].items()))
-    else:
-        lines.append("Labels:     none")
-    return "\n".join(lines)
 
 
 def read_images(tfrecord_dir, resolution=None, max_images=None, batch_size=64):
@@ -451,69 +322,3 @@ def read_images(tfrecord_dir, resolution=None, max_images=None, batch_size=64):
         images, labels = images.numpy()[:left], labels.numpy()[:left]
         left -= len(images)
         yield images, labels
-
-
-def image_grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:
-    """Tiles uint8 [N, H, W, C] into one [rows*H, cols*W, C] image (black padding)."""
-    n, h, w, c = images.shape
-    columns = columns or int(math.ceil(math.sqrt(n)))
-    rows = int(math.ceil(n / columns))
-    grid = np.zeros([rows * h, columns * w, c], np.uint8)
-    for i, img in enumerate(images):
-        r, q = divmod(i, columns)
-        grid[r * h:(r + 1) * h, q * w:(q + 1) * w] = img
-    return grid
-
-
-def _save_png(path: str, image: np.ndarray) -> None:
-    import PIL.Image
-
-    image = image[..., 0] if image.shape[-1] == 1 else image
-    tmp = f"{path}.tmp{os.getpid()}.png"
-    PIL.Image.fromarray(image).save(tmp)
-    os.replace(tmp, path)
-
-
-def save_grid(tfrecord_dir, out_png, *, resolution=None, num_images=64, columns=None) -> str:
-    """Saves the first `num_images` images as one grid PNG (the `display` command)."""
-    batches = list(read_images(tfrecord_dir, resolution, num_images))
-    images = np.concatenate([b[0] for b in batches])
-    _save_png(os.fspath(out_png), image_grid(images, columns))
-    return os.fspath(out_png)
-
-
-def extract_images(tfrecord_dir, output_dir, *, resolution=None, max_images=None) -> int:
-    """Writes every image as `img%08d.png` (official `extract`), in file order."""
-    os.makedirs(output_dir, exist_ok=True)
-    idx = 0
-    from tqdm.auto import tqdm
-
-    total = TFRecordDataset(tfrecord_dir).num_images
-    with tqdm(total=total if max_images is None else min(total, max_images), unit="img") as bar:
-        for images, _ in read_images(tfrecord_dir, resolution, max_images):
-            for img in images:
-                _save_png(os.path.join(output_dir, f"img{idx:08d}.png"), img)
-                idx += 1
-            bar.update(len(images))
-    return idx
-
-
-def compare_datasets(dir_a, dir_b, *, ignore_labels=False) -> dict:
-    """Counts identical images (at every common level) and labels, record by record (official
-    `compare`, which compared the full-resolution images and the labels)."""
-    a, b = TFRecordDataset(dir_a), TFRecordDataset(dir_b)
-    result = {"num_images": [a.num_images, b.num_images], "levels": {}}
-    n = min(a.num_images, b.num_images)
-    for res in sorted(set(a.levels) & set(b.levels)):
-        same = 0
-        for (xa, _), (xb, _) in zip(read_images(dir_a, res, n), read_images(dir_b, res, n)):
-            if xa.shape == xb.shape:
-                same += int(np.sum(np.all(xa.reshape(len(xa), -1) == xb.reshape(len(xb), -1),
-                                          axis=1)))
-        result["levels"][res] = same
-    if not ignore_labels:
-        if a.label_size == b.label_size:
-            result["identical_labels"] = int(np.sum(np.all(a.labels[:n] == b.labels[:n], axis=1)))
-        else:
-            result["identical_labels"] = 0
-    return result

@@ -23,7 +23,6 @@ import numpy as np
 import tensorflow as tf
 
 from metrics.frechet import FeatureStats, frechet_distance, kernel_inception_distance
-from metrics.image_ops import to_uint8
 from metrics.sources import (
     LabelSampler,
     dataset_fingerprint,
@@ -31,6 +30,7 @@ from metrics.sources import (
     progress_bar,
     real_batches_from_dataset,
 )
+from tf_stylegan.images import to_uint8
 
 __all__ = ["compute_fid", "compute_kid", "fake_feature_stats", "real_feature_stats"]
 

@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from metrics.image_ops import legacy_resize_bilinear
+from tf_stylegan.errors import UserError
 
 __all__ = [
     "INCEPTION_2015_URL",
@@ -71,20 +72,20 @@ def resolve_inception_path(path: str | None = None) -> str:
     """The Inception file to use: `path`, else ``$TF_STYLEGAN_INCEPTION``; checked to exist.
 
     Raises:
-        FileNotFoundError: with one message saying where to get the file.
+        UserError: with one message saying where to get the file.
     """
     source = "inception"
     if not path:
         path = os.environ.get(INCEPTION_ENV) or None
         source = INCEPTION_ENV
     if not path:
-        raise FileNotFoundError(
+        raise UserError(
             f"No Inception-v3 network given: pass --inception PATH (or `inception=` in "
             f"MetricOptions) or set ${INCEPTION_ENV}. {_WHERE_TO_GET}"
         )
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(
+        raise UserError(
             f"Inception-v3 network file not found. Received: {source}={path!r}. {_WHERE_TO_GET}"
         )
     return path

@@ -46,6 +46,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_stylegan.errors import UserError
+
 __all__ = [
     "LPIPS",
     "LPIPS_ENV",
@@ -223,13 +225,13 @@ def resolve_lpips_path(path: str | None = None) -> str:
         path = os.environ.get(LPIPS_ENV) or None
         source = LPIPS_ENV
     if not path:
-        raise FileNotFoundError(
+        raise UserError(
             f"No LPIPS weights given: pass --lpips PATH (or `lpips=` in MetricOptions) or set "
             f"${LPIPS_ENV}. {_WHERE_TO_GET}"
         )
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(
+        raise UserError(
             f"LPIPS weights file not found. Received: {source}={path!r}. {_WHERE_TO_GET}"
         )
     return path

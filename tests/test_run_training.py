@@ -75,11 +75,13 @@ def test_dry_run_prints_config_and_schedule(data_dir):
 
 
 def test_cli_errors(data_dir, tmp_path):
+    # Bad input is one line `Error: ...` and exit status 1 (apps.cli.user_errors).
     result = CliRunner().invoke(run_training.main, [
         "--dataset", "missing", "--data-dir", str(data_dir), "--config", "demo", "--dry-run"])
-    assert result.exit_code == 2
-    assert "dataset directory not found" in result.output
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: dataset directory not found")
+    assert len(result.output.strip().splitlines()) == 1
     result = CliRunner().invoke(run_training.main, [
         "--dataset", "tiny", "--data-dir", str(data_dir), "--resume", str(tmp_path),
         "--config", "demo"])
-    assert result.exit_code == 2 and "no training checkpoint found" in result.output
+    assert result.exit_code == 1 and "no training checkpoint found" in result.output

@@ -27,6 +27,8 @@ import struct
 import numpy as np
 import tensorflow as tf
 
+from tf_stylegan.errors import UserError
+
 _HEADER = 12  # uint64 length + uint32 masked CRC of the length
 _FOOTER = 4  # uint32 masked CRC of the data
 _LEVEL_NAME = re.compile(r"-r(\d+)\.tfrecords$")
@@ -141,12 +143,12 @@ def _level_file(path: str, num_images: int | None = None) -> LevelFile:
 
 def _find_tfrecords(tfrecord_dir: str) -> list[str]:
     if not os.path.isdir(tfrecord_dir):
-        raise FileNotFoundError(f"dataset directory not found. Received: "
-                                f"tfrecord_dir={tfrecord_dir}")
+        raise UserError(f"dataset directory not found. Received: "
+                        f"tfrecord_dir={tfrecord_dir}")
     paths = sorted(glob.glob(os.path.join(glob.escape(tfrecord_dir), "*.tfrecords")))
     if not paths:
-        raise FileNotFoundError(f"no *.tfrecords files in {tfrecord_dir}. Received: "
-                                f"tfrecord_dir={tfrecord_dir}")
+        raise UserError(f"no *.tfrecords files in {tfrecord_dir}. Received: "
+                        f"tfrecord_dir={tfrecord_dir}")
     return paths
 
 

@@ -36,6 +36,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 import PIL.Image
 
+from tf_stylegan.errors import UserError
+
 SHUFFLE_SEED = 123  # np.random.RandomState(123), as the official choose_shuffled_order().
 IMAGE_EXTENSIONS = (
     ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm",
@@ -45,7 +47,7 @@ RESAMPLE = PIL.Image.Resampling.LANCZOS  # PIL's former ANTIALIAS, used by offic
 _EXACT_LODS = 8  # pyramid levels below full resolution computed exactly in float32 (see below)
 
 
-class BadImageError(ValueError):
+class BadImageError(UserError):
     """One input image cannot be used (corrupt, truncated, wrong size or mode).
 
     `--skip-bad` skips these; every other error aborts the whole dataset.
@@ -189,12 +191,12 @@ def check_output_dir(tfrecord_dir: str, overwrite: bool = False) -> None:
     """Refuses an output path that is a file, or a non-empty directory unless `overwrite`."""
     tfrecord_dir = os.fspath(tfrecord_dir)
     if os.path.isfile(tfrecord_dir):
-        raise FileExistsError(
+        raise UserError(
             f"output path {tfrecord_dir} is a file, expected a directory. "
             f"Received: tfrecord_dir={tfrecord_dir}"
         )
     if os.path.isdir(tfrecord_dir) and os.listdir(tfrecord_dir) and not overwrite:
-        raise FileExistsError(
+        raise UserError(
             f"output directory {tfrecord_dir} exists and is not empty; pass --overwrite "
             f"(overwrite=True) to replace it. Received: tfrecord_dir={tfrecord_dir}"
         )
@@ -707,9 +709,9 @@ def subfolder_labels(names: list[str], image_dir: str) -> tuple[np.ndarray, list
 
 def _check_input_dir(path, what):
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{what} not found. Received: {what}={path}")
+        raise UserError(f"{what} not found. Received: {what}={path}")
     if not os.path.isdir(path):
-        raise NotADirectoryError(f"{what} is not a directory. Received: {what}={path}")
+        raise UserError(f"{what} is not a directory. Received: {what}={path}")
 
 
 def create_from_images(tfrecord_dir, image_dir, *, shuffle=True, resolution=None, transform=None,

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tests.paths import FIXTURES
+from tf_stylegan.errors import UserError
 from training import dataset_writer as W
 from training.dataset import TFRecordDataset, compare_datasets, dataset_info
 
@@ -185,10 +186,10 @@ def test_missing_level_and_directory(tmp_path):
     os.remove(d / "official-rgb-r03.tfrecords")
     with pytest.raises(FileNotFoundError, match=r"missing level file\(s\) r03"):
         TFRecordDataset(d)
-    with pytest.raises(FileNotFoundError, match="tfrecord_dir="):
+    with pytest.raises(UserError, match="tfrecord_dir="):
         TFRecordDataset(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"no \*\.tfrecords"):
+    with pytest.raises(UserError, match=r"no \*\.tfrecords"):
         TFRecordDataset(tmp_path / "empty")
 
 

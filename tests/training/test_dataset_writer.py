@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tests.paths import FIXTURES
+from tf_stylegan.errors import UserError
 from training import dataset_writer as W
 
 OFFICIAL = os.path.join(FIXTURES, "official-dataset")
@@ -136,7 +137,7 @@ def test_exporter_is_atomic_and_refuses_existing(tmp_path):
 
     target.mkdir()
     (target / "keep.txt").write_text("x")
-    with pytest.raises(FileExistsError, match="not empty.*--overwrite"):
+    with pytest.raises(UserError, match="not empty.*--overwrite"):
         W.TFRecordExporter(target, 1, progress=False)
     with W.TFRecordExporter(target, 1, overwrite=True, progress=False) as tfr:
         tfr.add_image(np.zeros((1, 4, 4), np.uint8))
@@ -252,12 +253,12 @@ def test_empty_missing_and_existing(tmp_path):
     (tmp_path / "empty" / "notes.txt").write_text("not an image")
     with pytest.raises(ValueError, match="no image files"):
         W.create_from_images(tmp_path / "o", tmp_path / "empty", progress=False)
-    with pytest.raises(FileNotFoundError, match="image_dir="):
+    with pytest.raises(UserError, match="image_dir="):
         W.create_from_images(tmp_path / "o", tmp_path / "nope", progress=False)
     save(str(tmp_path / "src" / "a.png"), np.zeros((4, 4), np.uint8))
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "x").write_text("")
-    with pytest.raises(FileExistsError, match="not empty"):
+    with pytest.raises(UserError, match="not empty"):
         W.create_from_images(tmp_path / "o", tmp_path / "src", progress=False)
     assert os.listdir(tmp_path / "o") == ["x"]
 

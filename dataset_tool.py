@@ -28,7 +28,7 @@ if ROOT not in sys.path:
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-from tf_stylegan.cli import user_errors as _user_errors  # noqa: E402
+from apps.cli import user_errors as _user_errors  # noqa: E402
 
 
 def _writer_options(fn):

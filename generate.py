@@ -17,7 +17,7 @@ Examples:
 --network takes a snapshot (.zip, written by training or `convert`) or an official NVIDIA
 pickle (.pkl, read safely by tf_stylegan.legacy); the moving-average generator Gs is used.
 Latents follow the official scripts: z = np.random.RandomState(seed).randn(1, latent_size).
-The logic lives in tf_stylegan/figures.py and tf_stylegan/export.py.
+The logic lives in apps/ (generation, figures, interpolation, video) and tf_stylegan/export.py.
 """
 
 import os
@@ -31,7 +31,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tf_stylegan.cli import user_errors as _user_errors  # noqa: E402
+from apps.cli import user_errors as _user_errors  # noqa: E402
+from tf_stylegan.errors import UserError  # noqa: E402
 
 # --- Argument parsing ----------------------------------------------------------------------
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
@@ -45,16 +46,16 @@ def parse_seeds(text):
         if m:
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi < lo:
-                raise ValueError(f"bad seed range {part!r}: end < start. Received: seeds={text!r}")
+                raise UserError(f"bad seed range {part!r}: end < start. Received: seeds={text!r}")
             seeds.extend(range(lo, hi + 1))
         elif part.isdigit():
             seeds.append(int(part))
         else:
-            raise ValueError(
+            raise UserError(
                 f"seeds must be comma-separated ints or ranges like 0-99. Received: seeds={text!r}"
             )
     if any(s >= 2**32 for s in seeds):
-        raise ValueError(f"seeds must be < 2**32. Received: seeds={text!r}")
+        raise UserError(f"seeds must be < 2**32. Received: seeds={text!r}")
     return seeds
 
 def _seeds_callback(ctx, param, value):
@@ -62,7 +63,7 @@ def _seeds_callback(ctx, param, value):
         return None
     try:
         return parse_seeds(value)
-    except ValueError as e:
+    except UserError as e:
         raise click.BadParameter(str(e)) from None
 
 def _ints_callback(ctx, param, value):
@@ -71,44 +72,29 @@ def _ints_callback(ctx, param, value):
     except ValueError:
         raise click.BadParameter(f"expected comma-separated ints. Received: {value!r}") from None
 
-def load_network(path):
-    """Gs from a snapshot (.zip) or an official pickle (.pkl)."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: network file not found.")
-    if path.lower().endswith(".pkl"):
-        from tf_stylegan import legacy
-
-        _, _, Gs = legacy.load_official_pickle(path)
-    else:
-        from tf_stylegan.snapshot import load_snapshot
-
-        _, _, Gs = load_snapshot(path)
-    return Gs
-
 def resolve_labels(config, class_idx, labels):
     """The label vector from --class-idx / --labels (None for unconditional networks)."""
-    from tf_stylegan import figures
+    from apps.generation import one_hot
 
     if class_idx is not None and labels is not None:
-        raise ValueError("pass either --class-idx or --labels, not both.")
+        raise UserError("pass either --class-idx or --labels, not both.")
     if not config.label_size:
         if class_idx is not None or labels is not None:
-            raise ValueError("this network is unconditional (label_size=0): "
-                             "--class-idx/--labels do not apply.")
+            raise UserError("this network is unconditional (label_size=0): "
+                            "--class-idx/--labels do not apply.")
         return None
     if class_idx is not None:
-        return figures.one_hot(class_idx, config.label_size)
+        return one_hot(class_idx, config.label_size)
     if labels is None:
-        raise ValueError(f"this network is conditional (label_size={config.label_size}): "
-                         "pass --class-idx K or --labels v1,v2,...")
+        raise UserError(f"this network is conditional (label_size={config.label_size}): "
+                        "pass --class-idx K or --labels v1,v2,...")
     try:
         vec = [float(v) for v in labels.split(",")]
     except ValueError:
-        raise ValueError(f"--labels must be comma-separated numbers. Received: {labels!r}") \
+        raise UserError(f"--labels must be comma-separated numbers. Received: {labels!r}") \
             from None
     if len(vec) != config.label_size:
-        raise ValueError(f"--labels needs {config.label_size} values. Received: {labels!r}")
+        raise UserError(f"--labels needs {config.label_size} values. Received: {labels!r}")
     return vec
 
 def _network_option(fn):
@@ -156,23 +142,25 @@ def images(network_path, seeds, truncation_psi, truncation_cutoff, noise, class_
     import numpy as np
     from tqdm.auto import tqdm
 
-    from tf_stylegan import figures
+    from apps.generation import generate_images, make_labels
+    from apps.image_files import save_image
+    from tf_stylegan.images import image_grid
+    from tf_stylegan.snapshot import load_network
 
-    Gs = load_network(network_path)
+    _, _, Gs = load_network(network_path)
     cfg = Gs.config
     label_vec = resolve_labels(cfg, class_idx, labels)
-    os.makedirs(outdir, exist_ok=True)
     results = []
     for seed in tqdm(seeds, desc="images", unit="img"):
         z = np.random.RandomState(seed).randn(1, cfg.latent_size)  # official convention
-        image = figures.generate_images(
-            Gs, z, figures.make_labels(cfg, 1, label_vec), truncation_psi=truncation_psi,
+        image = generate_images(
+            Gs, z, make_labels(cfg, 1, label_vec), truncation_psi=truncation_psi,
             truncation_cutoff=truncation_cutoff, noise=noise, seed=seed)[0]
-        figures.save_image(image, os.path.join(outdir, f"seed{seed:04d}.png"))
+        save_image(image, os.path.join(outdir, f"seed{seed:04d}.png"))
         if grid:
             results.append(image)
     if grid:
-        figures.save_image(figures.image_grid(np.stack(results)), os.path.join(outdir, "grid.png"))
+        save_image(image_grid(np.stack(results)), os.path.join(outdir, "grid.png"))
     click.echo(f"Wrote {len(seeds)} image(s){' and grid.png' if grid else ''} to {outdir}")
 
 # --- figures --------------------------------------------------------------------------------
@@ -193,11 +181,12 @@ def figures_cmd(network_path, outdir, numbers, class_idx, labels):
     5  noise in all / no / fine / coarse layers (psi 1)
     8  truncation trick, psi 1, 0.7, 0.5, 0, -0.5, -1 on all layers
     """
-    from tf_stylegan import figures
+    from apps.figures import make_figures
+    from tf_stylegan.snapshot import load_network
 
-    Gs = load_network(network_path)
+    _, _, Gs = load_network(network_path)
     label_vec = resolve_labels(Gs.config, class_idx, labels)
-    paths = figures.make_figures(Gs, outdir, numbers, labels=label_vec)
+    paths = make_figures(Gs, outdir, numbers, labels=label_vec)
     for path in paths.values():
         click.echo(f"Wrote {path}")
 
@@ -221,7 +210,9 @@ def figures_cmd(network_path, outdir, numbers, class_idx, labels):
 def interpolate(network_path, seeds, space, frames, fps, loop, truncation_psi,
                 truncation_cutoff, noise, class_idx, labels, out_path):
     """A walk through the latents of several seeds, as MP4 or GIF."""
-    from tf_stylegan import figures
+    from apps.interpolation import interpolation_frames
+    from apps.video import write_animation
+    from tf_stylegan.snapshot import load_network
 
     if len(seeds) < 2:
         raise click.BadParameter(f"needs at least 2 seeds. Received: {seeds}",
@@ -229,12 +220,12 @@ def interpolate(network_path, seeds, space, frames, fps, loop, truncation_psi,
     if not out_path.lower().endswith((".mp4", ".gif")):
         raise click.BadParameter(f"must end in .mp4 or .gif. Received: {out_path}",
                                  param_hint="'--out'")
-    Gs = load_network(network_path)
+    _, _, Gs = load_network(network_path)
     label_vec = resolve_labels(Gs.config, class_idx, labels)
-    frame_iter = figures.interpolation_frames(
+    frame_iter = interpolation_frames(
         Gs, seeds, space=space, frames=frames, loop=loop, labels=label_vec,
         truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise=noise)
-    written = figures.write_animation(frame_iter, out_path, fps=fps)
+    written = write_animation(frame_iter, out_path, fps=fps)
     click.echo(f"Wrote {written}")
 
 # --- export / convert -----------------------------------------------------------------------
@@ -254,8 +245,9 @@ def export(network_path, outdir, version, overwrite):
     deterministic. Loads without tf_stylegan.
     """
     from tf_stylegan.export import export_saved_model
+    from tf_stylegan.snapshot import load_network
 
-    Gs = load_network(network_path)
+    _, _, Gs = load_network(network_path)
     click.echo(f"Wrote {export_saved_model(Gs, outdir, version=version, overwrite=overwrite)}")
 
 @cli.command()
@@ -274,8 +266,6 @@ def convert(pkl, out, export_dir, version):
     from tf_stylegan import legacy
     from tf_stylegan.snapshot import save_snapshot
 
-    if not os.path.isfile(pkl):
-        raise FileNotFoundError(f"{pkl}: official network pickle not found.")
     G, D, Gs = legacy.load_official_pickle(pkl)
     save_snapshot(out, G, D, Gs, metadata={"converted_from": os.path.basename(pkl)})
     click.echo(f"Wrote {out} (resolution {Gs.config.resolution}, "

@@ -31,32 +31,16 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from apps.cli import user_errors as _user_errors  # noqa: E402
 from metrics import registry  # noqa: E402
+from tf_stylegan.errors import UserError  # noqa: E402
+from tf_stylegan.snapshot import load_network, read_snapshot_info  # noqa: E402
 
 _NEEDS = {
     "fid50k": "inception", "kid50k": "inception",
     "ppl_zfull": "lpips", "ppl_wfull": "lpips", "ppl_zend": "lpips", "ppl_wend": "lpips",
     "ls": "classifiers",
 }
-
-
-def load_network(path):
-    """Gs from a snapshot (`tf_stylegan.load_snapshot`) or an official pickle (.pkl)."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: network file not found.")
-    import tf_stylegan
-
-    if path.lower().endswith(".pkl"):
-        from tf_stylegan import legacy
-
-        _, _, Gs = legacy.load_official_pickle(path)
-        return Gs
-    load_snapshot = getattr(tf_stylegan, "load_snapshot", None)
-    if load_snapshot is None:
-        from tf_stylegan.snapshot import load_snapshot
-    _, _, Gs = load_snapshot(path)
-    return Gs
 
 
 def run_mirror_setting(network_path):
@@ -66,23 +50,25 @@ def run_mirror_setting(network_path):
     """
     candidates = []
     try:
-        from tf_stylegan.snapshot import read_snapshot_info
-
         candidates.append(read_snapshot_info(network_path).get("metadata") or {})
-    except (ImportError, ValueError, OSError):
+    except UserError:  # not a snapshot (e.g. an official pickle): no metadata
         pass
     run_dir = os.path.dirname(os.path.abspath(network_path))
     for name in ("training_options.yaml", "training_options.json"):
         path = os.path.join(run_dir, name)
         if os.path.isfile(path):
-            with open(path) as f:
-                if name.endswith(".json"):
-                    candidates.append(json.load(f))
-                else:
-                    import yaml
+            import yaml
 
-                    candidates.append(yaml.safe_load(f) or {})
+            try:
+                with open(path) as f:
+                    options = json.load(f) if name.endswith(".json") else yaml.safe_load(f)
+            except (OSError, ValueError, yaml.YAMLError) as e:
+                raise UserError(f"{path}: cannot read the run's options (set --mirror/--no-mirror "
+                                f"instead): {e}") from None
+            candidates.append(options)
     for options in candidates:
+        if not isinstance(options, dict):
+            continue
         for scope in (options, options.get("dataset") or {}, options.get("train") or {}):
             if not isinstance(scope, dict):
                 continue
@@ -90,9 +76,6 @@ def run_mirror_setting(network_path):
                 if isinstance(scope.get(key), bool):
                     return scope[key]
     return None
-
-
-from tf_stylegan.cli import user_errors as _user_errors  # noqa: E402
 
 
 @click.command(help=__doc__)
@@ -138,8 +121,8 @@ def main(ctx, network_path, metric_names, num_samples, batch_size, seed, dataset
     if not names or unknown:
         ctx.fail(f"unknown metric(s) {unknown or names}; choose from "
                  f"{', '.join(registry.list_metrics())}.")
-    if not os.path.isfile(network_path):
-        ctx.fail(f"--network {network_path}: file not found.")
+    if not os.path.isfile(network_path):  # checked first, before the metric networks
+        raise UserError(f"{network_path}: network file not found.")
     needs = {_NEEDS[n] for n in names}
     dataset_dir = None
     if "inception" in needs:
@@ -165,7 +148,7 @@ def main(ctx, network_path, metric_names, num_samples, batch_size, seed, dataset
     if run_dir is None:
         run_dir = os.path.dirname(os.path.abspath(network_path))
 
-    Gs = load_network(network_path)
+    _, _, Gs = load_network(network_path)
     opts = registry.MetricOptions(
         run_dir=run_dir, dataset_dir=dataset_dir, mirror=bool(mirror), num_samples=num_samples,
         batch_size=batch_size, inception=inception, lpips=lpips, classifiers=classifiers,

@@ -25,10 +25,15 @@ import inspect
 import os
 import sys
 
+ROOT = os.path.dirname(os.path.abspath(__file__))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import click  # noqa: E402
+
+from apps.cli import user_errors as _user_errors  # noqa: E402
 
 _EXAMPLES = __doc__.split("Examples:", 1)[1]
 
@@ -68,8 +73,8 @@ _EXAMPLES = __doc__.split("Examples:", 1)[1]
               help="Override any config key (dotted for nested keys, YAML values); repeatable.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and schedule and exit.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar within each tick.")
-@click.pass_context
-def main(ctx, dataset, data_dir, preset, mirror, total_kimg, gpus, loss, mixed_precision, xla,
+@_user_errors
+def main(dataset, data_dir, preset, mirror, total_kimg, gpus, loss, mixed_precision, xla,
          seed, metrics, outdir, resume, overrides, dry_run, progress):
     """Train StyleGAN (Karras et al. 2019) as the official code does.
 
@@ -84,8 +89,6 @@ def main(ctx, dataset, data_dir, preset, mirror, total_kimg, gpus, loss, mixed_p
                 xla=xla, seed=seed, outdir=outdir, resume=resume, metrics=metrics,
                 overrides=overrides,
                 dry_run=dry_run, progress=progress)
-    except (ValueError, FileNotFoundError) as e:
-        ctx.fail(str(e))
     except loop.NonFiniteError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(3)

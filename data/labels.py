@@ -85,7 +85,7 @@ def read_labels_file(path: str, names: list[str]) -> np.ndarray:
     numbers used as is. Keys match the path relative to the image folder, or the file name.
     """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"labels file not found. Received: labels={path}")
+        raise UserError(f"labels file not found. Received: labels={path}")
     table = {}
     try:
         if path.lower().endswith(".json"):

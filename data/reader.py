@@ -73,12 +73,12 @@ def _level_file(path: str, num_images: int | None = None) -> LevelFile:
 
 def _find_tfrecords(tfrecord_dir: str) -> list[str]:
     if not os.path.isdir(tfrecord_dir):
-        raise FileNotFoundError(f"dataset directory not found. Received: "
-                                f"tfrecord_dir={tfrecord_dir}")
+        raise UserError(f"dataset directory not found. Received: "
+                        f"tfrecord_dir={tfrecord_dir}")
     paths = sorted(glob.glob(os.path.join(glob.escape(tfrecord_dir), "*.tfrecords")))
     if not paths:
-        raise FileNotFoundError(f"no *.tfrecords files in {tfrecord_dir}. Received: "
-                                f"tfrecord_dir={tfrecord_dir}")
+        raise UserError(f"no *.tfrecords files in {tfrecord_dir}. Received: "
+                        f"tfrecord_dir={tfrecord_dir}")
     return paths
 
 
@@ -127,7 +127,7 @@ class TFRecordDataset:
             resolution = available[-1]
         resolution = int(resolution)
         if resolution not in by_res:
-            raise FileNotFoundError(
+            raise UserError(
                 f"{self.tfrecord_dir} has no {resolution}x{resolution} level (levels: "
                 f"{available}). Received: resolution={resolution}"
             )
@@ -136,7 +136,7 @@ class TFRecordDataset:
         missing = [2 ** k for k in range(2, self.resolution_log2 + 1) if 2 ** k not in by_res]
         if missing:
             names = ", ".join(f"r{int(math.log2(r)):02d}" for r in missing)
-            raise FileNotFoundError(
+            raise UserError(
                 f"{self.tfrecord_dir}: missing level file(s) {names} (resolutions {missing}); a "
                 f"dataset needs every level from 4x4 up to {resolution}x{resolution}"
             )

@@ -38,9 +38,9 @@ __all__ = ["create_cifar10", "create_demo", "create_from_hdf5", "create_from_ima
 
 def _check_input_dir(path, what):
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{what} not found. Received: {what}={path}")
+        raise UserError(f"{what} not found. Received: {what}={path}")
     if not os.path.isdir(path):
-        raise NotADirectoryError(f"{what} is not a directory. Received: {what}={path}")
+        raise UserError(f"{what} is not a directory. Received: {what}={path}")
 
 
 def create_from_images(tfrecord_dir, image_dir, *, shuffle=True, resolution=None, transform=None,
@@ -138,7 +138,7 @@ def create_from_images(tfrecord_dir, image_dir, *, shuffle=True, resolution=None
 def _read_idx(path: str, magic: int, ndim: int) -> np.ndarray:
     """Reads one gzip'd MNIST IDX file (big-endian header: magic, then one uint32 per dim)."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"MNIST file not found. Received: path={path}")
+        raise UserError(f"MNIST file not found. Received: path={path}")
     try:
         with gzip.open(path, "rb") as f:
             data = f.read()
@@ -199,7 +199,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 def _load_cifar_batch(path: str) -> dict:
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"CIFAR-10 batch not found. Received: path={path}")
+        raise UserError(f"CIFAR-10 batch not found. Received: path={path}")
     try:
         with open(path, "rb") as f:
             data = _ArrayUnpickler(f, encoding="latin1").load()
@@ -268,7 +268,7 @@ def create_from_hdf5(tfrecord_dir, hdf5_filename, *, shuffle=True, **kwargs) -> 
     Images are read one at a time."""
     hdf5_filename = os.fspath(hdf5_filename)
     if not os.path.isfile(hdf5_filename):
-        raise FileNotFoundError(f"HDF5 file not found. Received: hdf5_filename={hdf5_filename}")
+        raise UserError(f"HDF5 file not found. Received: hdf5_filename={hdf5_filename}")
     check_output_dir(tfrecord_dir, kwargs.get("overwrite", False))
     import h5py
 

@@ -51,12 +51,12 @@ def check_output_dir(tfrecord_dir: str, overwrite: bool = False) -> None:
     """Refuses an output path that is a file, or a non-empty directory unless `overwrite`."""
     tfrecord_dir = os.fspath(tfrecord_dir)
     if os.path.isfile(tfrecord_dir):
-        raise FileExistsError(
+        raise UserError(
             f"output path {tfrecord_dir} is a file, expected a directory. "
             f"Received: tfrecord_dir={tfrecord_dir}"
         )
     if os.path.isdir(tfrecord_dir) and os.listdir(tfrecord_dir) and not overwrite:
-        raise FileExistsError(
+        raise UserError(
             f"output directory {tfrecord_dir} exists and is not empty; pass --overwrite "
             f"(overwrite=True) to replace it. Received: tfrecord_dir={tfrecord_dir}"
         )

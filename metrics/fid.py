@@ -23,7 +23,6 @@ import numpy as np
 import tensorflow as tf
 
 from metrics.frechet import FeatureStats, frechet_distance, kernel_inception_distance
-from metrics.image_ops import to_uint8
 from metrics.sources import (
     LabelSampler,
     dataset_fingerprint,
@@ -31,6 +30,8 @@ from metrics.sources import (
     progress_bar,
     real_batches_from_dataset,
 )
+from tf_stylegan.errors import UserError
+from tf_stylegan.images import to_uint8
 
 __all__ = ["compute_fid", "compute_kid", "fake_feature_stats", "real_feature_stats"]
 
@@ -98,7 +99,7 @@ def real_feature_stats(extractor, *, num_images: int, batch_size: int = 8,
             if stats.is_full:
                 break
     if stats.num_items < 2:
-        raise ValueError(f"Need at least 2 real images for feature statistics, got "
+        raise UserError(f"Need at least 2 real images for feature statistics, got "
                          f"{stats.num_items} from {dataset_dir or 'the real-image source'}.")
     if cache_file:
         stats.save(cache_file)

@@ -8,18 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["box_downsample_to", "face_crop", "legacy_resize_bilinear", "to_rgb", "to_uint8"]
-
-
-def to_uint8(images):
-    """[-1, 1] float images -> uint8, rounding half up and clipping.
-
-    The official `tflib.convert_images_to_uint8`: ``saturate_cast(x * 127.5 + 128)``
-    (scale 255/2, offset 127.5 plus 0.5 for rounding, then a truncating cast).
-    """
-    images = tf.convert_to_tensor(images, tf.float32)
-    images = tf.clip_by_value(images * 127.5 + 128.0, 0.0, 255.0)
-    return tf.cast(tf.floor(images), tf.uint8)
+__all__ = ["box_downsample_to", "face_crop", "legacy_resize_bilinear", "to_rgb"]
 
 
 def to_rgb(images):

@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from metrics.image_ops import legacy_resize_bilinear
+from tf_stylegan.errors import UserError
 
 __all__ = [
     "INCEPTION_2015_URL",
@@ -71,20 +72,20 @@ def resolve_inception_path(path: str | None = None) -> str:
     """The Inception file to use: `path`, else ``$TF_STYLEGAN_INCEPTION``; checked to exist.
 
     Raises:
-        FileNotFoundError: with one message saying where to get the file.
+        UserError: with one message saying where to get the file.
     """
     source = "inception"
     if not path:
         path = os.environ.get(INCEPTION_ENV) or None
         source = INCEPTION_ENV
     if not path:
-        raise FileNotFoundError(
+        raise UserError(
             f"No Inception-v3 network given: pass --inception PATH (or `inception=` in "
             f"MetricOptions) or set ${INCEPTION_ENV}. {_WHERE_TO_GET}"
         )
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(
+        raise UserError(
             f"Inception-v3 network file not found. Received: {source}={path!r}. {_WHERE_TO_GET}"
         )
     return path
@@ -150,7 +151,7 @@ def _read_graph_def(path: str) -> tf.compat.v1.GraphDef:
             members = [m for m in archive.getmembers()
                        if os.path.basename(m.name) == INCEPTION_2015_MEMBER and m.isfile()]
             if not members:
-                raise ValueError(
+                raise UserError(
                     f"{path}: no {INCEPTION_2015_MEMBER} inside the archive. "
                     f"Received: members={[m.name for m in archive.getmembers()][:10]}"
                 )
@@ -162,7 +163,7 @@ def _read_graph_def(path: str) -> tf.compat.v1.GraphDef:
     try:
         graph_def.ParseFromString(data)
     except Exception as e:  # protobuf raises DecodeError; report which file was bad.
-        raise ValueError(f"{path}: not a TensorFlow GraphDef ({e}).") from e
+        raise UserError(f"{path}: not a TensorFlow GraphDef ({e}).") from e
     return graph_def
 
 
@@ -173,7 +174,7 @@ def _graphdef_extractor(path: str, input_name: str | None, output_name: str) -> 
         input_name = "ExpandDims:0" if "ExpandDims" in node_names else "Mul:0"
     for tensor in (input_name, output_name):
         if tensor.split(":")[0] not in node_names:
-            raise ValueError(
+            raise UserError(
                 f"{path}: the graph has no tensor {tensor!r} (expected the 2015-12-05 Inception "
                 f"graph with 'ExpandDims:0' or 'Mul:0' and 'pool_3:0')."
             )
@@ -195,7 +196,7 @@ def _graphdef_extractor(path: str, input_name: str | None, output_name: str) -> 
     )
     feature_dim = wrapped.outputs[0].shape[-1]
     if feature_dim is None:
-        raise ValueError(f"{path}: {output_name} has an unknown feature size.")
+        raise UserError(f"{path}: {output_name} has an unknown feature size.")
 
     if not feeds_resized:
         fn = pruned  # The graph resizes and normalises by itself.
@@ -224,7 +225,7 @@ def _keras_extractor(path: str) -> FeatureExtractor:
         try:
             model.load_weights(path)
         except Exception as e:  # Keras raises several types; name the file and the expectation.
-            raise ValueError(
+            raise UserError(
                 f"{path}: could not load it into keras.applications.InceptionV3(include_top="
                 f"False, pooling='avg') (expected e.g. {KERAS_INCEPTION_WEIGHTS}): {e}"
             ) from e
@@ -265,7 +266,7 @@ def load_inception(path: str | None = None, input_name: str | None = None,
         elif path.endswith((".h5", ".hdf5", ".keras")):
             extractor = _keras_extractor(path)
         else:
-            raise ValueError(
+            raise UserError(
                 "Unknown Inception file type (expected .pb, .tgz, .h5, .weights.h5 or .keras). "
                 f"Received: inception={path!r}"
             )

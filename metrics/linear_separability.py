@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from metrics.image_ops import box_downsample_to
 from metrics.sources import LabelSampler, generator_config, progress_bar
+from tf_stylegan.errors import UserError
 
 __all__ = [
     "CLASSIFIERS_ENV",
@@ -125,7 +126,7 @@ def load_classifiers(directory: str | None = None) -> list:
         directory = os.environ.get(CLASSIFIERS_ENV) or None
         source = CLASSIFIERS_ENV
     if not directory:
-        raise FileNotFoundError(
+        raise UserError(
             f"No attribute classifiers given: pass --classifiers DIR (or `classifiers=` in "
             f"MetricOptions) or set ${CLASSIFIERS_ENV}: a directory of .keras models, one per "
             f"attribute (NHWC [-1, 1] images in, one logit out). The paper's 40 CelebA-HQ "
@@ -134,7 +135,7 @@ def load_classifiers(directory: str | None = None) -> list:
     directory = os.path.expanduser(directory)
     paths = sorted(glob.glob(os.path.join(glob.escape(directory), "*.keras")))
     if not paths:
-        raise FileNotFoundError(
+        raise UserError(
             f"No *.keras attribute classifiers found. Received: {source}={directory!r}"
         )
     return [(os.path.splitext(os.path.basename(p))[0],

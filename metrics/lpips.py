@@ -46,6 +46,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_stylegan.errors import UserError
+
 __all__ = [
     "LPIPS",
     "LPIPS_ENV",
@@ -173,19 +175,19 @@ class LPIPS(keras.Model):
         names = set(arrays) - {"format"}
         missing, unknown = sorted(set(expected) - names), sorted(names - set(expected))
         if missing or unknown:
-            raise ValueError(
+            raise UserError(
                 f"{source}: LPIPS weights do not match the VGG16 layout. "
                 f"Received: missing={missing[:5]}, unknown={unknown[:5]}"
             )
         for key, shape in expected.items():
             if tuple(arrays[key].shape) != shape:
-                raise ValueError(
+                raise UserError(
                     f"{source}: wrong shape for {key!r}. Received: shape="
                     f"{tuple(arrays[key].shape)}, expected {shape}"
                 )
         for k in range(len(LPIPS_CHANNELS)):
             if np.any(np.asarray(arrays[f"lin{k}"]) < 0):
-                raise ValueError(f"{source}: LPIPS 'lin{k}' weights must be non-negative.")
+                raise UserError(f"{source}: LPIPS 'lin{k}' weights must be non-negative.")
         for name, _ in VGG16_CONVS:
             self.features.get_layer(name).set_weights(
                 [np.asarray(arrays[f"{name}/kernel"], np.float32),
@@ -223,13 +225,13 @@ def resolve_lpips_path(path: str | None = None) -> str:
         path = os.environ.get(LPIPS_ENV) or None
         source = LPIPS_ENV
     if not path:
-        raise FileNotFoundError(
+        raise UserError(
             f"No LPIPS weights given: pass --lpips PATH (or `lpips=` in MetricOptions) or set "
             f"${LPIPS_ENV}. {_WHERE_TO_GET}"
         )
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(
+        raise UserError(
             f"LPIPS weights file not found. Received: {source}={path!r}. {_WHERE_TO_GET}"
         )
     return path
@@ -248,10 +250,10 @@ def load_lpips(path: str | None = None) -> LPIPS:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
         except (OSError, ValueError) as e:
-            raise ValueError(f"{path}: not a readable .npz file ({e}). {_WHERE_TO_GET}") from e
+            raise UserError(f"{path}: not a readable .npz file ({e}). {_WHERE_TO_GET}") from e
         fmt = str(arrays.get("format", ""))
         if fmt != LPIPS_FORMAT:
-            raise ValueError(
+            raise UserError(
                 f"{path}: not an LPIPS weights file. Received: format={fmt!r}, expected "
                 f"{LPIPS_FORMAT!r}. {_WHERE_TO_GET}"
             )
@@ -282,7 +284,7 @@ def convert_torch_lpips(vgg_state: dict, lin_state: dict) -> dict:
     arrays = {}
     for name, index in VGG16_CONVS:
         if (index, "weight") not in by_index or (index, "bias") not in by_index:
-            raise ValueError(
+            raise UserError(
                 f"VGG16 state dict has no conv weights for torchvision features[{index}] "
                 f"({name}). Received keys: {sorted(vgg_state)[:6]}..."
             )
@@ -293,7 +295,7 @@ def convert_torch_lpips(vgg_state: dict, lin_state: dict) -> dict:
         candidates = [v for key, v in lin_state.items()
                       if re.search(rf"(?:^|\.)lin{k}\.model\.1\.weight$", key)]
         if len(candidates) != 1:
-            raise ValueError(
+            raise UserError(
                 f"LPIPS lin state dict has no unique 'lin{k}.model.1.weight'. "
                 f"Received keys: {sorted(lin_state)}"
             )

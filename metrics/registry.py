@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from tf_stylegan.errors import UserError
+
 __all__ = [
     "DEFAULT_BATCH_SIZES",
     "DEFAULT_NUM_SAMPLES",
@@ -117,21 +119,21 @@ def list_metrics() -> list[str]:
 
 def get_metric(name: str) -> Callable:
     if name not in _METRICS:
-        raise ValueError(f"Unknown metric. Received: name={name!r}; known: {list_metrics()}")
+        raise UserError(f"Unknown metric. Received: name={name!r}; known: {list_metrics()}")
     return _METRICS[name]
 
 
 def _num(name: str, opts: MetricOptions) -> int:
     n = DEFAULT_NUM_SAMPLES[name] if opts.num_samples is None else int(opts.num_samples)
     if n < 2:
-        raise ValueError(f"{name} needs at least 2 samples. Received: num_samples={n}")
+        raise UserError(f"{name} needs at least 2 samples. Received: num_samples={n}")
     return n
 
 
 def _batch(name: str, opts: MetricOptions) -> int:
     b = DEFAULT_BATCH_SIZES[name] if opts.batch_size is None else int(opts.batch_size)
     if b < 1:
-        raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={b}")
+        raise UserError(f"`batch_size` must be >= 1. Received: batch_size={b}")
     return b
 
 
@@ -149,7 +151,7 @@ def _labels(Gs, opts: MetricOptions):
 
 def _real_kwargs(Gs, opts: MetricOptions) -> dict:
     if opts.dataset_dir is None and opts.real_source is None:
-        raise ValueError(
+        raise UserError(
             "FID/KID need real images: set `dataset_dir` (run_metrics.py --dataset NAME) or "
             "`real_source` in MetricOptions."
         )

@@ -16,6 +16,8 @@ import os
 import numpy as np
 from tqdm.auto import tqdm
 
+from tf_stylegan.errors import UserError
+
 __all__ = [
     "LabelSampler",
     "dataset_fingerprint",
@@ -45,14 +47,14 @@ def dataset_fingerprint(tfrecord_dir: str) -> dict:
     size and modification time of every ``*.tfrecords`` and ``*.labels`` file in it."""
     tfrecord_dir = os.path.abspath(os.fspath(tfrecord_dir))
     if not os.path.isdir(tfrecord_dir):
-        raise FileNotFoundError(f"Dataset directory not found. Received: {tfrecord_dir!r}")
+        raise UserError(f"Dataset directory not found. Received: {tfrecord_dir!r}")
     files = []
     for pattern in ("*.tfrecords", "*.labels"):
         for path in sorted(glob.glob(os.path.join(glob.escape(tfrecord_dir), pattern))):
             st = os.stat(path)
             files.append([os.path.basename(path), st.st_size, st.st_mtime_ns])
     if not files:
-        raise FileNotFoundError(f"{tfrecord_dir}: no *.tfrecords files in the dataset directory.")
+        raise UserError(f"{tfrecord_dir}: no *.tfrecords files in the dataset directory.")
     return {"dir": tfrecord_dir, "files": files}
 
 

@@ -11,8 +11,9 @@ from PIL import Image
 
 import generate
 import tf_stylegan as sg
-from tf_stylegan import figures
-from tf_stylegan.snapshot import load_snapshot, save_snapshot
+from apps import figures, generation, interpolation, video
+from tf_stylegan.images import to_uint8
+from tf_stylegan.snapshot import load_network, load_snapshot, save_snapshot
 
 
 def tiny_networks(label_size=0, num_channels=3, seed=0):
@@ -85,8 +86,8 @@ def test_images_match_the_network(snap, tmp_path):
                                             "seed0002.png", "seed0005.png"]
     seeds = [0, 1, 2, 5]
     z = np.concatenate([np.random.RandomState(s).randn(1, 16) for s in seeds]).astype("f")
-    expected = figures.to_uint8(Gs(tf.constant(z), truncation_psi=0.5, truncation_cutoff=4,
-                                   noise="const"))
+    expected = np.asarray(to_uint8(Gs(tf.constant(z), truncation_psi=0.5, truncation_cutoff=4,
+                                      noise="const")))
     for s, image in zip(seeds, expected):
         got = read_png(tmp_path / f"seed{s:04d}.png")
         assert got.shape == (16, 16, 3)
@@ -118,7 +119,7 @@ def test_conditional_grayscale_network(cond_snap, tmp_path):
     img = Image.open(tmp_path / "seed0004.png")
     assert img.mode == "L" and img.size == (16, 16)
     z = np.random.RandomState(4).randn(1, 16).astype("f")
-    ref = figures.to_uint8(G(tf.constant(z), tf.constant([[0.0, 0.0, 1.0]]), noise="const"))
+    ref = np.asarray(to_uint8(G(tf.constant(z), tf.constant([[0.0, 0.0, 1.0]]), noise="const")))
     assert np.abs(np.asarray(img).astype(int) - ref[0, :, :, 0].astype(int)).max() <= 1
     r = run("images", "--network", path, "--seeds", "4", "--labels", "0,1", "--outdir", tmp_path)
     assert r.exit_code == 1 and "needs 3 values" in r.output
@@ -130,13 +131,6 @@ def test_layer_ranges_scale_the_official_split():
     assert figures.layer_ranges(8) == (range(0, 2), range(2, 4), range(4, 8))
     assert figures.layer_ranges(6) == (range(0, 1), range(1, 3), range(3, 6))
     assert figures.layer_ranges(4) == (range(0, 1), range(1, 2), range(2, 4))
-
-
-def test_to_uint8_is_the_official_conversion():
-    x = np.array([-1.5, -1.0, -0.999, 0.0, 0.5, 1.0, 2.0], np.float32)
-    np.testing.assert_array_equal(figures.to_uint8(x), [0, 0, 0, 128, 191, 255, 255])
-    np.testing.assert_array_equal(
-        figures.to_uint8(x), tf.saturate_cast(x * 127.5 + 128.0, tf.uint8).numpy())
 
 
 def test_figures_cli(snap, tmp_path):
@@ -158,25 +152,25 @@ def test_figures_cli(snap, tmp_path):
     # Figure 3: the top row holds the source images (synthesis, stored noise, no truncation).
     fig3 = read_png(tmp_path / "figure03-style-mixing.png")
     assert (fig3[:16, :16] == 255).all()
-    src_w = Gs.mapping(tf.constant(figures.z_from_seeds(figures.FIG3_SRC_SEEDS, 16)))
-    np.testing.assert_array_equal(fig3[:16, 16:32], figures.synthesize(Gs, src_w)[0])
+    src_w = Gs.mapping(tf.constant(generation.z_from_seeds(figures.FIG3_SRC_SEEDS, 16)))
+    np.testing.assert_array_equal(fig3[:16, 16:32], generation.synthesize(Gs, src_w)[0])
     r = run("figures", "--network", path, "--outdir", tmp_path, "--figures", "2,7")
     assert r.exit_code == 1 and "unknown figure numbers [7]" in r.output
 
 
 def test_noise_figures_show_the_noise(snap):
     _, Gs = snap
-    images = figures.generate_images(Gs, np.repeat(figures.z_from_seed(1, 16)[None], 8, 0),
-                                     truncation_psi=1.0, noise="random", seed=1)
+    images = generation.generate_images(Gs, np.repeat(generation.z_from_seed(1, 16)[None], 8, 0),
+                                        truncation_psi=1.0, noise="random", seed=1)
     std = figures.noise_std_map(images)
     assert std.shape == (16, 16) and std.mean() > 1  # different noise, different images
-    const = figures.generate_images(Gs, np.repeat(figures.z_from_seed(1, 16)[None], 8, 0),
-                                    noise="const")
+    const = generation.generate_images(Gs, np.repeat(generation.z_from_seed(1, 16)[None], 8, 0),
+                                       noise="const")
     assert figures.noise_std_map(const).max() == 0  # 0.5 rounds down: 0
     # Figure 5's "no noise" panel (top right) is the right half of the noise="none" image.
     fig5 = np.asarray(figures.figure5_noise_components(Gs, progress=False))
-    w = Gs.mapping(tf.constant(figures.z_from_seeds(figures.FIG5_SEEDS, 16)))
-    none = figures.synthesize(Gs, w, noise="none")
+    w = Gs.mapping(tf.constant(generation.z_from_seeds(figures.FIG5_SEEDS, 16)))
+    none = generation.synthesize(Gs, w, noise="none")
     np.testing.assert_array_equal(fig5[:16, 8:16], none[0][:, 8:])
     np.testing.assert_array_equal(fig5[:16, 24:32], none[1][:, ::-1][:, 8:])  # seed 2 mirrored
 
@@ -185,15 +179,15 @@ def test_noise_figures_show_the_noise(snap):
 def test_slerp_endpoints_and_norm():
     rng = np.random.RandomState(0)
     a, b = rng.randn(16), rng.randn(16)
-    np.testing.assert_allclose(figures.slerp(a, b, 0.0), a, rtol=1e-5)
-    np.testing.assert_allclose(figures.slerp(a, b, 1.0), b, rtol=1e-5)
-    mid = figures.slerp(a / np.linalg.norm(a), b / np.linalg.norm(b), 0.5)
+    np.testing.assert_allclose(interpolation.slerp(a, b, 0.0), a, rtol=1e-5)
+    np.testing.assert_allclose(interpolation.slerp(a, b, 1.0), b, rtol=1e-5)
+    mid = interpolation.slerp(a / np.linalg.norm(a), b / np.linalg.norm(b), 0.5)
     assert abs(np.linalg.norm(mid) - 1) < 1e-5
 
 
 def test_interpolate_gif_fallback(snap, tmp_path, monkeypatch):
     path, Gs = snap
-    monkeypatch.setattr(figures.shutil, "which", lambda name: None)
+    monkeypatch.setattr(video.shutil, "which", lambda name: None)
     r = run("interpolate", "--network", path, "--seeds", "1,2,3", "--space", "w",
             "--frames", "4", "--fps", "10", "--out", tmp_path / "walk.mp4")
     assert r.exit_code == 0, r.output
@@ -203,7 +197,8 @@ def test_interpolate_gif_fallback(snap, tmp_path, monkeypatch):
     assert gif.info["duration"] == 100
     gif.seek(gif.n_frames - 1)
     last = np.asarray(gif.convert("RGB")).astype(int)
-    ref = figures.to_uint8(Gs(tf.constant(figures.z_from_seeds([3], 16)), noise="const"))[0]
+    ref = np.asarray(to_uint8(Gs(tf.constant(generation.z_from_seeds([3], 16)),
+                                 noise="const")))[0]
     assert np.abs(last - ref).mean() < 8  # GIF palette quantization only
     r = run("interpolate", "--network", path, "--seeds", "1", "--out", tmp_path / "x.gif")
     assert r.exit_code == 2 and "at least 2 seeds" in r.output
@@ -247,10 +242,11 @@ def test_convert_official_pickle(fixtures_dir, tmp_path):
     np.testing.assert_allclose(images, ref["psi1"].transpose(0, 2, 3, 1), atol=1e-4, rtol=0)
     sig = tf.saved_model.load(str(tmp_path / "serving" / "1")).signatures["serving_default"]
     served = sig(z=tf.constant(ref["z"]), truncation_psi=tf.constant(0.7))["images"].numpy()
-    official = figures.to_uint8(ref["psi07"].transpose(0, 2, 3, 1))
+    official = np.asarray(to_uint8(ref["psi07"].transpose(0, 2, 3, 1)))
     assert np.abs(served.astype(int) - official.astype(int)).max() <= 1
     # --network also takes the official pickle directly.
-    direct = generate.load_network(pkl)(tf.constant(ref["z"]), truncation_psi=1.0, noise="const")
+    _, _, direct_Gs = load_network(pkl)
+    direct = direct_Gs(tf.constant(ref["z"]), truncation_psi=1.0, noise="const")
     np.testing.assert_allclose(direct.numpy(), images, atol=1e-6, rtol=0)
     r = run("convert", tmp_path / "missing.pkl", tmp_path / "x.zip")
     assert r.exit_code == 1 and "missing.pkl" in r.output

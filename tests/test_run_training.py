@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 import run_training
 from tests.training.tiny_training import make_tiny_dataset
+from tf_stylegan.errors import UserError
 from training.config import list_presets, load_config
 
 EXPECTED_PRESETS = {"ffhq", "ffhq512", "ffhq256", "celebahq", "lsun-bedroom", "lsun-car",
@@ -66,7 +67,8 @@ def test_labels_are_opt_in_as_officially():
     # Official max_label_size=0: a dataset's labels reach the networks only when asked for.
     assert load_config("ffhq").network_config(1024, 3, 10).label_size == 0
     assert load_config("ffhq", cond=True).network_config(1024, 3, 10).label_size == 10
-    assert load_config("demo").cond and load_config("demo").network_config(32, 1, 10).label_size == 10
+    demo = load_config("demo")
+    assert demo.cond and demo.network_config(32, 1, 10).label_size == 10
     with pytest.raises(ValueError, match="`cond` must be true or false"):
         load_config("ffhq", ["cond=maybe"])
 
@@ -81,7 +83,7 @@ def test_overrides_and_errors():
         load_config("ffhq", ["totl_kimg=1"])
     with pytest.raises(ValueError, match="key=value"):
         load_config("ffhq", ["total_kimg"])
-    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+    with pytest.raises(UserError, match="nope.yaml"):
         load_config("nope")
     with pytest.raises(ValueError, match="come from the dataset"):
         load_config("ffhq", ["network.resolution=64"])
@@ -109,11 +111,13 @@ def test_dry_run_prints_config_and_schedule(data_dir):
 
 
 def test_cli_errors(data_dir, tmp_path):
+    # Bad input is one line `Error: ...` and exit status 1 (apps.cli.user_errors).
     result = CliRunner().invoke(run_training.main, [
         "--dataset", "missing", "--data-dir", str(data_dir), "--config", "demo", "--dry-run"])
-    assert result.exit_code == 2
-    assert "dataset directory not found" in result.output
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: dataset directory not found")
+    assert len(result.output.strip().splitlines()) == 1
     result = CliRunner().invoke(run_training.main, [
         "--dataset", "tiny", "--data-dir", str(data_dir), "--resume", str(tmp_path),
         "--config", "demo"])
-    assert result.exit_code == 2 and "no training checkpoint found" in result.output
+    assert result.exit_code == 1 and "no training checkpoint found" in result.output

@@ -9,9 +9,10 @@ from tf_stylegan import layers, legacy, networks
 from tf_stylegan.config import NetworkConfig
 from tf_stylegan.export import export_saved_model
 from tf_stylegan.networks import Discriminator, Generator, Mapping, Synthesis
-from tf_stylegan.snapshot import load_snapshot, save_snapshot
+from tf_stylegan.snapshot import load_network, load_snapshot, save_snapshot
 
 __version__ = "0.1.0"
 
 __all__ = ["Discriminator", "Generator", "Mapping", "NetworkConfig", "Synthesis",
-           "export_saved_model", "layers", "legacy", "load_snapshot", "networks", "save_snapshot"]
+           "export_saved_model", "layers", "legacy", "load_network", "load_snapshot", "networks",
+           "save_snapshot"]

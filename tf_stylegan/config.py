@@ -11,6 +11,8 @@ import dataclasses
 import math
 from typing import Any
 
+from tf_stylegan.errors import UserError
+
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
@@ -44,6 +46,9 @@ class NetworkConfig:
         style_mixing_prob: float. Probability of mixing two latents in a training minibatch.
         mbstd_group_size: int. Minibatch-stddev group size (0 = no minibatch stddev layer).
         mbstd_num_features: int. Features produced by the minibatch stddev layer.
+
+    Raises:
+        UserError: a field has an invalid value (the message names the field and the value).
     """
 
     resolution: int = 1024
@@ -81,29 +86,29 @@ class NetworkConfig:
     def __post_init__(self):
         res = self.resolution
         if not isinstance(res, int) or res < 4 or res & (res - 1):
-            raise ValueError(
+            raise UserError(
                 f"`resolution` must be a power of two >= 4. Received: resolution={res!r}"
             )
         for name in ("num_channels", "latent_size", "dlatent_size", "mapping_fmaps",
                      "fmap_base", "fmap_max"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+                raise UserError(f"`{name}` must be a positive int. Received: {name}={value!r}")
         for name in ("label_size", "mapping_layers", "mbstd_group_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
-                raise ValueError(
+                raise UserError(
                     f"`{name}` must be a non-negative int. Received: {name}={value!r}"
                 )
         if self.fused_scale not in ("auto", True, False):
-            raise ValueError(
+            raise UserError(
                 "`fused_scale` must be 'auto', True or False. "
                 f"Received: fused_scale={self.fused_scale!r}"
             )
         if self.mapping_layers == 0:
             mapped = self.latent_size * (2 if self.label_size else 1)
             if mapped != self.dlatent_size:
-                raise ValueError(
+                raise UserError(
                     "With mapping_layers=0, w is the normalized z (with the label embedding "
                     f"concatenated), so dlatent_size must be {mapped}. "
                     f"Received: dlatent_size={self.dlatent_size}"
@@ -146,7 +151,7 @@ class NetworkConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - fields)
         if unknown:
-            raise ValueError(f"Unknown NetworkConfig keys: {unknown}")
+            raise UserError(f"Unknown NetworkConfig keys: {unknown}")
         return cls(**d)
 
     def replace(self, **changes) -> "NetworkConfig":

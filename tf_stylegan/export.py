@@ -31,17 +31,15 @@ Mersenne-Twister cannot run inside a graph); send those through `serving_default
 import json
 import os
 import shutil
-import tempfile
 
 import tensorflow as tf
 
+from tf_stylegan.errors import UserError
+from tf_stylegan.files import atomic_path
+from tf_stylegan.images import to_uint8
+
 SERVING_NOISE = "const"
 SIGNATURES = ("serving_default", "mapping", "synthesis", "seeds")
-
-
-def images_to_uint8(images):
-    """[-1, 1] float images -> uint8, as the official `tflib.convert_images_to_uint8`."""
-    return tf.saturate_cast(tf.cast(images, tf.float32) * 127.5 + 128.0, tf.uint8)
 
 
 def seeds_to_z(seeds, latent_size):
@@ -74,7 +72,7 @@ class _ServingModule(tf.Module):
         def render(z, labels, psi):
             w = Gs.mapping(z, labels)
             w = Gs.truncate(w, psi, cutoff)
-            return images_to_uint8(Gs.synthesis(w, noise=SERVING_NOISE))
+            return to_uint8(Gs.synthesis(w, noise=SERVING_NOISE))
 
         if conditional:
             @tf.function(input_signature=[z_spec, psi_spec, label_spec])
@@ -105,7 +103,7 @@ class _ServingModule(tf.Module):
 
         @tf.function(input_signature=[w_spec])
         def synthesis(w):
-            return {"images": images_to_uint8(Gs.synthesis(w, noise=SERVING_NOISE))}
+            return {"images": to_uint8(Gs.synthesis(w, noise=SERVING_NOISE))}
 
         self.generate = generate
         self.mapping = mapping
@@ -124,9 +122,9 @@ class _ServingModule(tf.Module):
 def export_saved_model(Gs, out_dir, version=1, overwrite=False):
     """Writes Gs as a TF Serving SavedModel to `<out_dir>/<version>/` and returns that path.
 
-    The model is written to a temporary directory inside `out_dir` (whose name TF Serving
-    ignores, not being an integer) and renamed when complete, so a server watching `out_dir`
-    never sees a half-written version.
+    The model is written to a temporary directory inside `out_dir` (`tf_stylegan.files.
+    atomic_path`; TF Serving ignores its name, not being an integer) and renamed when complete,
+    so a server watching `out_dir` never sees a half-written version.
 
     Args:
         Gs: `tf_stylegan.Generator` (usually the moving-average Gs of a snapshot).
@@ -136,19 +134,20 @@ def export_saved_model(Gs, out_dir, version=1, overwrite=False):
 
     Returns:
         The path of the written version directory.
+
+    Raises:
+        UserError: `version` is not a positive int, or the version exists and not `overwrite`.
     """
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"`version` must be a positive int. Received: version={version!r}")
+        raise UserError(f"`version` must be a positive int. Received: version={version!r}")
     if not hasattr(Gs, "mapping") or not hasattr(Gs, "synthesis") or not hasattr(Gs, "config"):
         raise TypeError(f"`Gs` must be a tf_stylegan Generator. Received: Gs={type(Gs).__name__}")
     out_dir = os.path.abspath(os.fspath(out_dir))
     final = os.path.join(out_dir, str(version))
     if os.path.exists(final) and not overwrite:
-        raise FileExistsError(f"{final}: model version already exists (pass overwrite=True).")
-    os.makedirs(out_dir, exist_ok=True)
+        raise UserError(f"{final}: model version already exists (pass overwrite=True).")
     module = _ServingModule(Gs)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=out_dir)
-    try:
+    with atomic_path(final, directory=True) as tmp:
         tf.saved_model.save(module, tmp, signatures=module.signatures())
         # Human-readable description next to the graph; loaders ignore assets.extra.
         extra = os.path.join(tmp, "assets.extra")
@@ -157,10 +156,6 @@ def export_saved_model(Gs, out_dir, version=1, overwrite=False):
             json.dump({"config": Gs.config.to_dict(), "noise": SERVING_NOISE,
                        "truncation_cutoff": Gs.config.truncation_cutoff,
                        "signatures": SIGNATURES}, f, indent=2)
-        if os.path.exists(final):
+        if os.path.exists(final):  # overwrite: the rename needs the old version out of the way
             shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final

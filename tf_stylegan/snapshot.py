@@ -2,8 +2,9 @@
 
 A snapshot is a zip archive holding `G.keras`, `D.keras`, `Gs.keras` (Keras' own format: JSON
 config + HDF5 weights, loaded with `safe_mode=True`) and `snapshot.json` (format version, the
-NetworkConfig, and free-form metadata such as the training kimg). Files are written to a
-temporary name and renamed, so a crash never leaves a half-written snapshot behind.
+NetworkConfig, and free-form metadata such as the training kimg). It is written to a temporary
+name and renamed (`tf_stylegan.files.atomic_path`), so a crash never leaves a half-written
+snapshot behind. `load_network` reads either a snapshot or an official NVIDIA pickle.
 """
 
 import json
@@ -13,40 +14,51 @@ import zipfile
 
 import keras
 
+from tf_stylegan.errors import UserError
+from tf_stylegan.files import atomic_path
+from tf_stylegan.legacy import load_official_pickle
+
 SNAPSHOT_FORMAT = 1
 _MEMBERS = ("G", "D", "Gs")
 
 
 def save_snapshot(path, G, D, Gs, metadata=None):
     """Writes (G, D, Gs) and `metadata` (JSON-serializable dict) to the zip file `path`."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     info = {
         "format": SNAPSHOT_FORMAT,
         "config": Gs.config.to_dict(),
         "metadata": metadata or {},
     }
-    with tempfile.TemporaryDirectory(dir=directory) as tmp:
-        tmp_zip = os.path.join(tmp, "snapshot.zip")
-        with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED) as zf:
-            for name, model in zip(_MEMBERS, (G, D, Gs)):
+    with atomic_path(path) as tmp_zip:
+        _write_zip(tmp_zip, (G, D, Gs), info)
+
+
+def _write_zip(zip_path, networks, info):
+    # The .keras members are staged beside the zip: as large as it, they may not fit in /tmp.
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(zip_path)) as tmp:
+        with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_STORED) as zf:
+            for name, model in zip(_MEMBERS, networks):
                 model_path = os.path.join(tmp, f"{name}.keras")
                 model.save(model_path)
                 zf.write(model_path, f"{name}.keras")
             zf.writestr("snapshot.json", json.dumps(info, indent=2))
-        os.replace(tmp_zip, path)
 
 
 def read_snapshot_info(path):
-    """Returns the `snapshot.json` dict of a snapshot (format, config, metadata)."""
+    """Returns the `snapshot.json` dict of a snapshot (format, config, metadata).
+
+    Raises:
+        UserError: `path` is missing, unreadable or not a tf_stylegan snapshot.
+    """
     path = os.fspath(path)
-    _check_file(path)
+    _check_file(path, "snapshot")
     try:
         with zipfile.ZipFile(path) as zf:
             return json.loads(zf.read("snapshot.json"))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: not a tf_stylegan snapshot ({e}).") from None
+        raise UserError(f"{path}: not a tf_stylegan snapshot ({e}).") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the snapshot ({e.strerror or e}).") from None
 
 
 def load_snapshot(path, with_info=False):
@@ -54,23 +66,45 @@ def load_snapshot(path, with_info=False):
 
     Returns:
         (G, D, Gs), plus the info dict when `with_info` is set.
+
+    Raises:
+        UserError: `path` is missing, unreadable, not a snapshot or of another format version.
     """
     path = os.fspath(path)
     info = read_snapshot_info(path)
     if info.get("format") != SNAPSHOT_FORMAT:
-        raise ValueError(f"{path}: unsupported snapshot format {info.get('format')!r}.")
+        raise UserError(f"{path}: unsupported snapshot format {info.get('format')!r}.")
     nets = []
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(path) as zf:
         for name in _MEMBERS:
             try:
                 zf.extract(f"{name}.keras", tmp)
             except KeyError:
-                raise ValueError(f"{path}: snapshot has no {name}.keras.") from None
+                raise UserError(f"{path}: snapshot has no {name}.keras.") from None
             nets.append(keras.saving.load_model(os.path.join(tmp, f"{name}.keras"),
                                                 compile=False, safe_mode=True))
     return (*nets, info) if with_info else tuple(nets)
 
 
-def _check_file(path):
+def load_network(path):
+    """(G, D, Gs) from a snapshot (`.zip`, `load_snapshot`) or an official NVIDIA pickle (`.pkl`,
+    `tf_stylegan.legacy.load_official_pickle`, which executes nothing from the file).
+
+    The two formats are told apart by the file name's extension (case-insensitive).
+
+    Raises:
+        UserError: `path` is missing, has another extension, or is not a valid file of its kind.
+    """
+    path = os.fspath(path)
+    _check_file(path, "network")
+    extension = os.path.splitext(path)[1].lower()
+    if extension == ".zip":
+        return load_snapshot(path)
+    if extension == ".pkl":
+        return load_official_pickle(path)
+    raise UserError(f"{path}: expected a snapshot (.zip) or an official network pickle (.pkl).")
+
+
+def _check_file(path, what):
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: snapshot file not found.")
+        raise UserError(f"{path}: {what} file not found.")

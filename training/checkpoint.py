@@ -17,6 +17,8 @@ import os
 
 import tensorflow as tf
 
+from tf_stylegan.errors import UserError
+
 __all__ = ["TrainState", "latest_checkpoint", "make_checkpoint"]
 
 
@@ -77,7 +79,7 @@ def latest_checkpoint(path: str) -> str:
     directory, or a checkpoint prefix (`.../ckpt-12`).
 
     Raises:
-        FileNotFoundError: naming `path`, when it holds no checkpoint.
+        UserError: naming `path`, when it holds no checkpoint.
     """
     path = os.fspath(path)
     for directory in (os.path.join(path, "checkpoints"), path):
@@ -87,5 +89,5 @@ def latest_checkpoint(path: str) -> str:
                 return prefix
     if os.path.isfile(path + ".index"):
         return path
-    raise FileNotFoundError(f"no training checkpoint found at {path} (expected a run directory "
-                            f"with checkpoints/, or a checkpoint prefix). Received: resume={path}")
+    raise UserError(f"no training checkpoint found at {path} (expected a run directory "
+                    f"with checkpoints/, or a checkpoint prefix). Received: resume={path}")

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from tf_stylegan.config import NetworkConfig
+from tf_stylegan.errors import UserError
 
 from .schedule import PRESETS, ScheduleConfig
 
@@ -121,49 +122,49 @@ class TrainingConfig:
     def __post_init__(self):
         self.total_kimg = float(self.total_kimg)
         if not isinstance(self.cond, bool):
-            raise ValueError(f"`cond` must be true or false. Received: cond={self.cond!r}")
+            raise UserError(f"`cond` must be true or false. Received: cond={self.cond!r}")
         if self.loss not in LOSSES:
-            raise ValueError(f"`loss` must be one of {LOSSES}. Received: loss={self.loss!r}")
+            raise UserError(f"`loss` must be one of {LOSSES}. Received: loss={self.loss!r}")
         for name in ("minibatch_repeats", "image_snapshot_ticks", "network_snapshot_ticks",
                      "checkpoint_ticks", "max_nonfinite_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
+                raise UserError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
         if self.total_kimg <= 0:
-            raise ValueError(f"`total_kimg` must be > 0. Received: total_kimg={self.total_kimg}")
+            raise UserError(f"`total_kimg` must be > 0. Received: total_kimg={self.total_kimg}")
         if not isinstance(self.network, dict) or not isinstance(self.schedule, dict):
-            raise ValueError("`network` and `schedule` must be mappings. Received: "
+            raise UserError("`network` and `schedule` must be mappings. Received: "
                              f"network={self.network!r}, schedule={self.schedule!r}")
         bad = sorted(set(self.network) & set(_DATA_FIELDS))
         if bad:
-            raise ValueError(f"`network` must not set {bad}: they come from the dataset (use the "
+            raise UserError(f"`network` must not set {bad}: they come from the dataset (use the "
                              f"top-level `resolution` key). Received: network={self.network}")
         unknown = sorted(set(self.network) - {f.name for f in dataclasses.fields(NetworkConfig)})
         if unknown:
-            raise ValueError(f"Unknown NetworkConfig keys in `network`. Received: {unknown}")
+            raise UserError(f"Unknown NetworkConfig keys in `network`. Received: {unknown}")
         unknown = sorted(set(self.schedule) - {f.name for f in dataclasses.fields(ScheduleConfig)})
         if unknown:
-            raise ValueError(f"Unknown ScheduleConfig keys in `schedule`. Received: {unknown}")
+            raise UserError(f"Unknown ScheduleConfig keys in `schedule`. Received: {unknown}")
         if self.schedule_preset != "auto" and self.schedule_preset not in PRESETS:
-            raise ValueError(f"`schedule_preset` must be 'auto' or one of {sorted(PRESETS)}. "
+            raise UserError(f"`schedule_preset` must be 'auto' or one of {sorted(PRESETS)}. "
                              f"Received: schedule_preset={self.schedule_preset!r}")
         if self.grid_size is not None:
             gs = list(self.grid_size)
             if len(gs) != 2 or not all(isinstance(v, int) and v >= 1 for v in gs):
-                raise ValueError(f"`grid_size` must be [columns, rows] of positive ints. "
+                raise UserError(f"`grid_size` must be [columns, rows] of positive ints. "
                                  f"Received: grid_size={self.grid_size!r}")
             self.grid_size = gs
         if isinstance(self.metrics, str):
             self.metrics = [m for m in self.metrics.split(",") if m]
         if not isinstance(self.metrics, list) or not isinstance(self.metric_options, dict):
-            raise ValueError("`metrics` must be a list of names and `metric_options` a mapping. "
+            raise UserError("`metrics` must be a list of names and `metric_options` a mapping. "
                              f"Received: metrics={self.metrics!r}, "
                              f"metric_options={self.metric_options!r}")
         if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(f"`mixed_precision` must be one of {MIXED_PRECISION}. Received: "
+            raise UserError(f"`mixed_precision` must be one of {MIXED_PRECISION}. Received: "
                              f"mixed_precision={self.mixed_precision!r}")
         if self.gpus is not None and (not isinstance(self.gpus, int) or self.gpus < 1):
-            raise ValueError(f"`gpus` must be an int >= 1 or None. Received: gpus={self.gpus!r}")
+            raise UserError(f"`gpus` must be an int >= 1 or None. Received: gpus={self.gpus!r}")
 
     # --- Derived -----------------------------------------------------------------------------
     @property
@@ -209,7 +210,7 @@ class TrainingConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(f"Unknown training config keys. Received: {unknown}")
+            raise UserError(f"Unknown training config keys. Received: {unknown}")
         return cls(**copy.deepcopy(d))
 
 
@@ -235,18 +236,18 @@ def _read_preset(name_or_path: str, config_dir: str, seen: tuple = ()) -> dict:
     if not (os.path.isfile(path) and path.endswith((".yaml", ".yml"))):
         path = os.path.join(config_dir, f"{name_or_path}.yaml")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config preset not found: {path} (presets: "
+        raise UserError(f"config preset not found: {path} (presets: "
                                 f"{', '.join(list_presets(config_dir))}). "
                                 f"Received: config={name_or_path!r}")
     if path in seen:
-        raise ValueError(f"{path}: `base` presets form a cycle: {list(seen)}")
+        raise UserError(f"{path}: `base` presets form a cycle: {list(seen)}")
     with open(path) as f:
         try:
             data = yaml.safe_load(f) or {}
         except yaml.YAMLError as e:
-            raise ValueError(f"{path}: invalid YAML ({e})") from None
+            raise UserError(f"{path}: invalid YAML ({e})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a preset must be a YAML mapping. "
+        raise UserError(f"{path}: a preset must be a YAML mapping. "
                          f"Received: {type(data).__name__}")
     base = data.pop("base", None)
     if base is not None:
@@ -259,18 +260,18 @@ def apply_overrides(d: dict, overrides) -> dict:
     out = copy.deepcopy(d)
     for item in overrides or ():
         if "=" not in item:
-            raise ValueError(f"overrides must look like key=value. Received: {item!r}")
+            raise UserError(f"overrides must look like key=value. Received: {item!r}")
         key, text = item.split("=", 1)
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise ValueError(f"cannot parse the value of override {item!r} ({e})") from None
+            raise UserError(f"cannot parse the value of override {item!r} ({e})") from None
         parts = key.strip().split(".")
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ValueError(f"override {item!r}: {part!r} is not a mapping")
+                raise UserError(f"override {item!r}: {part!r} is not a mapping")
         node[parts[-1]] = value
     return out
 

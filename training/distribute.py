@@ -18,6 +18,8 @@ import os
 
 import tensorflow as tf
 
+from tf_stylegan.errors import UserError
+
 __all__ = ["is_chief", "make_strategy", "num_workers"]
 
 
@@ -31,7 +33,7 @@ def make_strategy(gpus: int | None = None) -> tf.distribute.Strategy:
         try:
             json.loads(os.environ["TF_CONFIG"])
         except json.JSONDecodeError as e:
-            raise ValueError(f"TF_CONFIG is not valid JSON ({e}). "
+            raise UserError(f"TF_CONFIG is not valid JSON ({e}). "
                              f"Received: TF_CONFIG={os.environ['TF_CONFIG'][:200]!r}") from None
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpu_devices = [d.name for d in tf.config.list_logical_devices("GPU")]
@@ -41,7 +43,7 @@ def make_strategy(gpus: int | None = None) -> tf.distribute.Strategy:
         pool = gpu_devices or [d.name for d in tf.config.list_logical_devices("CPU")]
         if gpus > len(pool):
             kind = "GPU" if gpu_devices else "CPU"
-            raise ValueError(f"--gpus {gpus} requested but only {len(pool)} {kind} device(s) are "
+            raise UserError(f"--gpus {gpus} requested but only {len(pool)} {kind} device(s) are "
                              f"visible ({pool}). Received: gpus={gpus}")
         devices = pool[:gpus] if gpus > 1 else None
     if devices:

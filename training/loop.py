@@ -40,6 +40,7 @@ import tensorflow as tf
 import tf_stylegan as sg
 from data.reader import TFRecordDataset
 from tf_stylegan import rng
+from tf_stylegan.errors import UserError
 from tf_stylegan.layers import downscale2d, upscale2d
 from tf_stylegan.snapshot import save_snapshot
 
@@ -777,7 +778,7 @@ def run(*, dataset=None, data_dir=None, preset=None, mirror=None, total_kimg=Non
     if resume and resume.endswith(".zip"):
         snapshot = resume
         if not os.path.isfile(snapshot):
-            raise FileNotFoundError(f"snapshot not found. Received: resume={resume}")
+            raise UserError(f"snapshot not found. Received: resume={resume}")
     elif resume == "auto":
         run_dir = find_resume_dir(cfg.outdir, cfg.dataset, cfg.config_name)
         if run_dir is None:

@@ -22,6 +22,8 @@ import sys
 import numpy as np
 import yaml
 
+from tf_stylegan.errors import UserError
+
 __all__ = ["Tee", "append_jsonl", "create_run_dir", "find_resume_dir", "plot_training_curves",
            "read_jsonl", "save_image_grid", "write_yaml"]
 
@@ -136,7 +138,7 @@ def plot_training_curves(stats_path: str, out_png: str) -> str:
 
     records = read_jsonl(stats_path)
     if not records:
-        raise ValueError(f"{stats_path}: no statistics to plot")
+        raise UserError(f"{stats_path}: no statistics to plot")
     kimg = [r["kimg"] for r in records]
     panels = [
         ("Loss", ["Loss/G", "Loss/D"]),

@@ -35,6 +35,8 @@ import types
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from tf_stylegan.errors import UserError
+
 __all__ = [
     "PRESETS",
     "Schedule",
@@ -57,7 +59,7 @@ def _is_pow2(x: Any) -> bool:
 
 def _log2(resolution: int, name: str) -> int:
     if not _is_pow2(resolution) or resolution < 4:
-        raise ValueError(
+        raise UserError(
             f"{name} must be a power of two >= 4 (an int). Received: {name}={resolution!r}"
         )
     return resolution.bit_length() - 1
@@ -73,7 +75,7 @@ def num_levels_below(resolution: int, dataset_resolution: int) -> int:
     r = _log2(resolution, "resolution")
     full = _log2(dataset_resolution, "dataset_resolution")
     if r > full:
-        raise ValueError(
+        raise UserError(
             "resolution must not exceed dataset_resolution. "
             f"Received: resolution={resolution}, dataset_resolution={dataset_resolution}"
         )
@@ -123,29 +125,29 @@ class ScheduleConfig:
         for name in ("lod_training_kimg", "lod_transition_kimg"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0. Received: {name}={value!r}")
+                raise UserError(f"{name} must be a number >= 0. Received: {name}={value!r}")
         for name in ("minibatch_base", "num_gpus"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1. Received: {name}={value!r}")
+                raise UserError(f"{name} must be an int >= 1. Received: {name}={value!r}")
         for name in ("G_lrate_base", "D_lrate_base", "tick_kimg_base"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{name} must be a number > 0. Received: {name}={value!r}")
+                raise UserError(f"{name} must be a number > 0. Received: {name}={value!r}")
         for name in _DICT_FIELDS:
             value = getattr(self, name)
             if not isinstance(value, Mapping):
-                raise ValueError(f"{name} must be a mapping. Received: {name}={value!r}")
+                raise UserError(f"{name} must be a mapping. Received: {name}={value!r}")
             clean = {}
             for res, v in value.items():
                 # YAML/JSON may give string keys ("128"): accept them, store ints.
                 res_int = int(res) if isinstance(res, str) and res.isdigit() else res
                 if not _is_pow2(res_int):
-                    raise ValueError(
+                    raise UserError(
                         f"{name} keys must be power-of-two resolutions. Received: {name}={value!r}"
                     )
                 if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
-                    raise ValueError(
+                    raise UserError(
                         f"{name} values must be positive numbers. Received: {name}={value!r}"
                     )
                 clean[res_int] = v
@@ -173,14 +175,14 @@ class ScheduleConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(f"Unknown ScheduleConfig keys. Received: {unknown}")
+            raise UserError(f"Unknown ScheduleConfig keys. Received: {unknown}")
         return cls(**d)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> ScheduleConfig:
         """A copy of `PRESETS[name]` ('1gpu', '2gpu', '4gpu', '8gpu') with `overrides` applied."""
         if name not in PRESETS:
-            raise ValueError(
+            raise UserError(
                 f"Unknown schedule preset; expected one of {sorted(PRESETS)}. "
                 f"Received: name={name!r}"
             )
@@ -262,7 +264,7 @@ def training_schedule(cur_nimg: int, dataset_resolution: int, cfg: ScheduleConfi
     except TypeError:
         nimg = -1
     if isinstance(cur_nimg, bool) or nimg < 0:
-        raise ValueError(f"cur_nimg must be an int >= 0. Received: cur_nimg={cur_nimg!r}")
+        raise UserError(f"cur_nimg must be an int >= 0. Received: cur_nimg={cur_nimg!r}")
     cur_nimg = nimg
     resolution_log2 = _log2(dataset_resolution, "dataset_resolution")
 
@@ -288,7 +290,7 @@ def training_schedule(cur_nimg: int, dataset_resolution: int, cfg: ScheduleConfi
     if resolution in cfg.max_minibatch_per_gpu:
         minibatch = min(minibatch, int(cfg.max_minibatch_per_gpu[resolution]) * cfg.num_gpus)
     if minibatch < 1:
-        raise ValueError(
+        raise UserError(
             f"Minibatch for resolution {resolution} rounds down to 0 with num_gpus={cfg.num_gpus}. "
             f"Received: minibatch_dict={dict(cfg.minibatch_dict)}, "
             f"minibatch_base={cfg.minibatch_base}"
@@ -326,7 +328,7 @@ def schedule_table(
     """
     _log2(dataset_resolution, "dataset_resolution")
     if not isinstance(total_kimg, (int, float)) or total_kimg < 0:
-        raise ValueError(f"total_kimg must be a number >= 0. Received: total_kimg={total_kimg!r}")
+        raise UserError(f"total_kimg must be a number >= 0. Received: total_kimg={total_kimg!r}")
     phase_dur = cfg.lod_training_kimg + cfg.lod_transition_kimg
     rows = [training_schedule(0, dataset_resolution, cfg)]
     if phase_dur <= 0:  # No growth at all: lod never changes.

@@ -13,6 +13,7 @@ from data.reader import TFRecordDataset
 from data.records import build_pyramid
 from data.writer import write_arrays
 from tests.data.record_files import OFFICIAL, record_arrays
+from tf_stylegan.errors import UserError
 
 
 def read_all(ds, resolution, batch_size=4):
@@ -57,7 +58,7 @@ def test_resolution_override_reads_smaller_pyramid():
         ds.iterate(32, 2)
     got, _ = read_all(ds, 16)
     np.testing.assert_array_equal(got, record_arrays(ds.level_file(16)).transpose(0, 2, 3, 1))
-    with pytest.raises(FileNotFoundError, match="no 64x64 level"):
+    with pytest.raises(UserError, match="no 64x64 level"):
         TFRecordDataset(directory, resolution=64)
 
 
@@ -161,12 +162,12 @@ def _copy_fixture(tmp_path, kind="rgb"):
 def test_missing_level_and_directory(tmp_path):
     d = _copy_fixture(tmp_path)
     os.remove(d / "official-rgb-r03.tfrecords")
-    with pytest.raises(FileNotFoundError, match=r"missing level file\(s\) r03"):
+    with pytest.raises(UserError, match=r"missing level file\(s\) r03"):
         TFRecordDataset(d)
-    with pytest.raises(FileNotFoundError, match="tfrecord_dir="):
+    with pytest.raises(UserError, match="tfrecord_dir="):
         TFRecordDataset(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"no \*\.tfrecords"):
+    with pytest.raises(UserError, match=r"no \*\.tfrecords"):
         TFRecordDataset(tmp_path / "empty")
 
 

@@ -26,6 +26,7 @@ from tests.data.record_files import (
     read_records,
     save,
 )
+from tf_stylegan.errors import UserError
 
 
 @pytest.mark.parametrize("kind", ["rgb", "gray"])
@@ -106,12 +107,12 @@ def test_empty_missing_and_existing(tmp_path):
     (tmp_path / "empty" / "notes.txt").write_text("not an image")
     with pytest.raises(ValueError, match="no image files"):
         create_from_images(tmp_path / "o", tmp_path / "empty", progress=False)
-    with pytest.raises(FileNotFoundError, match="image_dir="):
+    with pytest.raises(UserError, match="image_dir="):
         create_from_images(tmp_path / "o", tmp_path / "nope", progress=False)
     save(str(tmp_path / "src" / "a.png"), np.zeros((4, 4), np.uint8))
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "x").write_text("")
-    with pytest.raises(FileExistsError, match="not empty"):
+    with pytest.raises(UserError, match="not empty"):
         create_from_images(tmp_path / "o", tmp_path / "src", progress=False)
     assert os.listdir(tmp_path / "o") == ["x"]
 

@@ -8,6 +8,7 @@ import pytest
 
 from data.writer import TFRecordExporter, shuffled_order, write_arrays
 from tests.data.record_files import no_leftovers, official_pyramid, read_records
+from tf_stylegan.errors import UserError
 
 
 def test_shuffled_order_is_official():
@@ -44,7 +45,7 @@ def test_exporter_is_atomic_and_refuses_existing(tmp_path):
 
     target.mkdir()
     (target / "keep.txt").write_text("x")
-    with pytest.raises(FileExistsError, match="not empty.*--overwrite"):
+    with pytest.raises(UserError, match="not empty.*--overwrite"):
         TFRecordExporter(target, 1, progress=False)
     with TFRecordExporter(target, 1, overwrite=True, progress=False) as tfr:
         tfr.add_image(np.zeros((1, 4, 4), np.uint8))

@@ -10,6 +10,7 @@ from metrics import inception
 from metrics.image_ops import legacy_resize_bilinear
 from metrics.inception import load_inception, resolve_inception_path
 from tests.metrics.stand_ins import write_tiny_inception_graph
+from tf_stylegan.errors import UserError
 
 FEATURES = 2048
 
@@ -72,7 +73,7 @@ def test_legacy_resize_is_tf1_bilinear():
 
 def test_missing_inception_file_messages(monkeypatch, tmp_path):
     monkeypatch.delenv(inception.INCEPTION_ENV, raising=False)
-    with pytest.raises(FileNotFoundError) as info:
+    with pytest.raises(UserError) as info:
         resolve_inception_path(None)
     message = str(info.value)
     assert "--inception" in message and inception.INCEPTION_ENV in message
@@ -80,7 +81,7 @@ def test_missing_inception_file_messages(monkeypatch, tmp_path):
     assert "\n" not in message
 
     monkeypatch.setenv(inception.INCEPTION_ENV, str(tmp_path / "nope.pb"))
-    with pytest.raises(FileNotFoundError, match="TF_STYLEGAN_INCEPTION=.*nope.pb"):
+    with pytest.raises(UserError, match="TF_STYLEGAN_INCEPTION=.*nope.pb"):
         load_inception()
 
     bad = tmp_path / "weights.bin"

@@ -13,6 +13,7 @@ from metrics.linear_separability import (
 )
 from metrics.registry import MetricOptions, evaluate
 from tests.metrics.stand_ins import random_linear_generator
+from tf_stylegan.errors import UserError
 
 
 def _softmax_pm(logits):
@@ -99,7 +100,7 @@ def test_ls_end_to_end_with_keras_classifiers(tmp_path, monkeypatch):
 
 def test_classifier_errors(tmp_path, monkeypatch):
     monkeypatch.delenv(ls_module.CLASSIFIERS_ENV, raising=False)
-    with pytest.raises(FileNotFoundError, match="--classifiers DIR"):
+    with pytest.raises(UserError, match="--classifiers DIR"):
         load_classifiers(None)
-    with pytest.raises(FileNotFoundError, match="No \\*.keras"):
+    with pytest.raises(UserError, match="No \\*.keras"):
         load_classifiers(str(tmp_path))

@@ -14,6 +14,7 @@ from metrics.lpips import (
     load_lpips,
     save_lpips_npz,
 )
+from tf_stylegan.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +104,9 @@ def test_converter_from_pytorch_layouts(model, tmp_path):
 
 def test_file_errors(model, tmp_path, monkeypatch):
     monkeypatch.delenv(lpips_module.LPIPS_ENV, raising=False)
-    with pytest.raises(FileNotFoundError, match="--lpips PATH.*TF_STYLEGAN_LPIPS"):
+    with pytest.raises(UserError, match="--lpips PATH.*TF_STYLEGAN_LPIPS"):
         load_lpips(None)
-    with pytest.raises(FileNotFoundError, match="lpips=.*missing.npz"):
+    with pytest.raises(UserError, match="lpips=.*missing.npz"):
         load_lpips(str(tmp_path / "missing.npz"))
     arrays = model.get_named_arrays()
     arrays["lin0"] = -arrays["lin0"]

@@ -16,6 +16,7 @@ from tests.metrics.stand_ins import (
     write_tfrecord_dataset,
     write_tiny_inception_graph,
 )
+from tf_stylegan.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def test_ppl_through_the_cli(tmp_path, lpips_file, monkeypatch):
     network = tmp_path / "network-snapshot-000100.zip"
     network.write_bytes(b"stand-in")
     G = random_linear_generator(resolution=32)
-    monkeypatch.setattr(run_metrics, "load_network", lambda path: G)
+    monkeypatch.setattr(run_metrics, "load_network", lambda path: (None, None, G))
     run_dir = tmp_path / "run"
     result = CliRunner().invoke(run_metrics.main, [
         "--network", str(network), "--metrics", "ppl_wend,ppl_zfull", "--lpips", lpips_file,
@@ -79,6 +80,9 @@ def test_mirror_setting_from_the_run_directory(tmp_path):
     assert run_metrics.run_mirror_setting(str(network)) is None
     (tmp_path / "training_options.yaml").write_text("dataset:\n  name: ffhq\n  mirror: true\n")
     assert run_metrics.run_mirror_setting(str(network)) is True
+    (tmp_path / "training_options.yaml").write_text("dataset: [unclosed\n")
+    with pytest.raises(UserError, match="training_options.yaml: cannot read the run's options"):
+        run_metrics.run_mirror_setting(str(network))
 
 
 def test_real_generator_snapshot(tmp_path, lpips_file):

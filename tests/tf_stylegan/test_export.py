@@ -10,8 +10,9 @@ import pytest
 import tensorflow as tf
 
 import tf_stylegan as sg
+from tf_stylegan.errors import UserError
 from tf_stylegan.export import export_saved_model
-from tf_stylegan.figures import to_uint8
+from tf_stylegan.images import to_uint8
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
@@ -40,7 +41,7 @@ def exported(tmp_path_factory):
 
 
 def _keras_images(G, z, psi, labels=None):
-    return to_uint8(G(tf.constant(z), labels, truncation_psi=psi, noise="const"))
+    return np.asarray(to_uint8(G(tf.constant(z), labels, truncation_psi=psi, noise="const")))
 
 
 # A script run in a fresh interpreter, outside the repo: what TF Serving sees.
@@ -107,7 +108,7 @@ def test_loads_in_fresh_process_and_matches_keras(exported, tmp_path):
     assert np.abs(out["images"].astype(int) - expected.astype(int)).max() <= 1
     assert np.mean(out["images"] == expected) > 0.99
     np.testing.assert_allclose(out["w"], G.mapping(tf.constant(z)).numpy(), rtol=1e-5, atol=1e-5)
-    synth = to_uint8(G.synthesis(tf.constant(w), noise="const"))
+    synth = np.asarray(to_uint8(G.synthesis(tf.constant(w), noise="const")))
     assert np.abs(out["synth"].astype(int) - synth.astype(int)).max() <= 1
 
     # seeds: deterministic across calls, across processes, and equal to rendering its z.
@@ -187,7 +188,7 @@ def test_conditional_export_takes_labels(tmp_path):
 
 def test_existing_version_is_refused_and_nothing_half_written(exported):
     G, base, path = exported
-    with pytest.raises(FileExistsError, match="already exists"):
+    with pytest.raises(UserError, match="already exists"):
         export_saved_model(G, base, version=3)
     with pytest.raises(ValueError, match="version"):
         export_saved_model(G, base, version=0)

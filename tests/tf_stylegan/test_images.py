@@ -14,6 +14,22 @@ def test_to_uint8_is_official_formula():
     assert np.asarray(to_uint8(x)).tolist()[:4] == [0, 0, 64, 128]
 
 
+def test_to_uint8_matches_the_official_conversion():
+    # Moved from tests/metrics/test_sources.py (the metrics' own copy of the formula is gone).
+    x = np.array([-1.2, -1.0, -0.999, 0.0, 0.5, 0.996, 1.0, 1.3], np.float32)
+    expected = np.clip(np.floor(x * 127.5 + 128.0), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(to_uint8(x).numpy(), expected)
+    assert list(to_uint8(np.array([-1.0, 0.0, 1.0])).numpy()) == [0, 128, 255]
+
+
+def test_to_uint8_is_the_official_conversion():
+    # Moved from tests/test_generate.py (generate.py's copy of the formula is gone).
+    x = np.array([-1.5, -1.0, -0.999, 0.0, 0.5, 1.0, 2.0], np.float32)
+    np.testing.assert_array_equal(to_uint8(x), [0, 0, 0, 128, 191, 255, 255])
+    np.testing.assert_array_equal(
+        to_uint8(x), tf.saturate_cast(x * 127.5 + 128.0, tf.uint8).numpy())
+
+
 def test_to_uint8_in_a_graph():
     fn = tf.function(lambda t: to_uint8(t))
     out = fn(tf.constant([[0.0, 1.0]]))

@@ -12,6 +12,7 @@ import pytest
 import tf_stylegan as sg
 from tests.paths import FIXTURES
 from tf_stylegan import legacy
+from tf_stylegan.errors import UserError
 
 NAMES = ["official-r32", "official-r16-labels3"]
 
@@ -93,3 +94,27 @@ def test_unmapped_or_mismatched_variables_fail():
     bad_kwargs = dict(Gs_net.static_kwargs, nonlinearity="relu")
     with pytest.raises(ValueError, match="nonlinearity"):
         legacy.config_from_static_kwargs(bad_kwargs)
+
+
+def with_generator_build_func(tmp_path, name):
+    """The r32 fixture pickle with the generators' build_func_name renamed to `name`.
+
+    The name is one BINUNICODE string in the file (G and Gs share it through the memo); the
+    pickle is protocol 3 (no frames), so swapping the string and its length keeps it valid.
+    """
+    data = open(os.path.join(FIXTURES, "official", "official-r32.pkl"), "rb").read()
+    old = b"X" + len(b"G_style").to_bytes(4, "little") + b"G_style"
+    assert data.count(old) == 1
+    path = tmp_path / f"{name}.pkl"
+    path.write_bytes(data.replace(old, b"X" + len(name).to_bytes(4, "little") + name.encode()))
+    return path
+
+
+def test_the_mapping_is_chosen_by_the_build_function(tmp_path):
+    path = with_generator_build_func(tmp_path, "G_main")
+    G_net, _, Gs_net = legacy.read_official_pickle(path)  # still a readable official pickle
+    assert G_net.build_func_name == Gs_net.build_func_name == "G_main"
+    with pytest.raises(UserError, match="StyleGAN2 pickles .*G_main.* are not supported yet"):
+        legacy.load_official_pickle(path)
+    with pytest.raises(UserError, match=r"G_paper\.pkl: unsupported generator build function"):
+        legacy.load_official_pickle(with_generator_build_func(tmp_path, "G_paper"))

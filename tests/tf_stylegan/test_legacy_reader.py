@@ -1,8 +1,9 @@
-"""Safe reading of NVIDIA's official StyleGAN pickles (reading half of tf_stylegan/legacy.py).
+"""Safe reading of NVIDIA's official StyleGAN pickles (tf_stylegan/legacy/pickle_reader.py).
 
-The expected variable names and shapes are derived from first principles (reference
-`official-stylegan.md` sections 2.3-2.6), and the derivation is itself checked against the
-official parameter counts of section 2.7 before it is used on the fixtures.
+The expected variable names and shapes are derived from first principles (the official
+`training/networks_stylegan.py`: G_style, G_mapping, G_synthesis, D_basic), and the derivation
+is itself checked against the official trainable parameter counts (as the official
+`print_layers` totals them) before it is used on the fixtures.
 """
 
 import collections
@@ -17,6 +18,7 @@ import uuid
 import numpy as np
 import pytest
 
+from tf_stylegan.errors import UserError
 from tf_stylegan.legacy import OfficialNetwork, UnsafePickleError, read_official_pickle
 
 FIXTURE_KWARGS = dict(fmap_base=256, fmap_max=64, latent_size=64, dlatent_size=64, mapping_fmaps=64)
@@ -126,7 +128,8 @@ def trainable_count(shapes):
     ],
 )
 def test_layout_reproduces_official_parameter_counts(resolution, mapping, synthesis, d_total):
-    # Reference section 2.7 (counted by the official print_layers): validates official_layout.
+    # The official networks' trainable counts (print_layers totals; the 1024 G's 26,219,627 is
+    # the Total of the official README): validates official_layout.
     layout = official_layout(resolution)
     assert trainable_count(layout["G_mapping"]) == mapping
     assert trainable_count(layout["G_synthesis"]) == synthesis
@@ -541,7 +544,7 @@ def test_missing_state_key(tmp_path, fake_dnnlib):
 
 def test_missing_file_and_directory(tmp_path):
     missing = str(tmp_path / "nope.pkl")
-    with pytest.raises(FileNotFoundError, match="nope.pkl"):
+    with pytest.raises(UserError, match="nope.pkl"):
         read_official_pickle(missing)
     with pytest.raises(ValueError, match="directory"):
         read_official_pickle(tmp_path)

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import tf_stylegan as sg
+from tf_stylegan.errors import UserError
 
 
 def test_snapshot_round_trip(tmp_path):
@@ -32,9 +33,9 @@ def test_snapshot_round_trip(tmp_path):
 
 
 def test_snapshot_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.zip"):
+    with pytest.raises(UserError, match="missing.zip"):
         sg.load_snapshot(tmp_path / "missing.zip")
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="bad.zip: not a tf_stylegan snapshot"):
+    with pytest.raises(UserError, match="bad.zip: not a tf_stylegan snapshot"):
         sg.load_snapshot(bad)

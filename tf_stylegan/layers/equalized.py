@@ -15,10 +15,9 @@ import tensorflow as tf
 from tf_stylegan.layers.resample import downscale2d, upscale2d
 
 _LRELU_ALPHA = 0.2
-# Output (up) / input (down) size from which resampling convs always use the fused form.
-_FAST_FUSED_MIN_SIZE = 32
-# Apply the runtime coefficient to whichever of input and weight has fewer elements.
-_SCALE_CHEAPER_SIDE = True
+# Output (up) / input (down) size from which resampling convs always use the fused form: the
+# measured crossover on CPU (bench/RESULTS.md); below it the fused form is slower.
+_FUSED_FROM_SIZE = 32
 
 
 def _scale_cheaper(x, weight, coef):
@@ -27,8 +26,7 @@ def _scale_cheaper(x, weight, coef):
     the input is 10-100x less work (and its gradient too); at high resolution the weight is
     the smaller one. Needs a static input shape; otherwise the weight is scaled."""
     w = tf.cast(weight, x.dtype)
-    if _SCALE_CHEAPER_SIDE and x.shape.is_fully_defined() \
-            and x.shape.num_elements() < weight.shape.num_elements():
+    if x.shape.is_fully_defined() and x.shape.num_elements() < weight.shape.num_elements():
         return x * tf.cast(coef, x.dtype), w
     return x, w * coef
 
@@ -216,7 +214,7 @@ class EqualizedConv2D(keras.layers.Layer):
         The fused forms do 4x4 taps at the low resolution instead of 3x3 at the high one
         (2.25x fewer multiply-adds); measured on CPU (bench/RESULTS.md) they are faster from
         32 px up, slower below (small spatial sizes), so layers built non-fused switch to the
-        fused computation from `_FAST_FUSED_MIN_SIZE` px. The result is the same up to float
+        fused computation from `_FUSED_FROM_SIZE` px. The result is the same up to float
         rounding; the weights and the layer config are unchanged.
         """
         if self.fused or self.resample is None or self.kernel_size != 3:
@@ -224,7 +222,7 @@ class EqualizedConv2D(keras.layers.Layer):
         size = x.shape[1]
         if size is None:
             return False
-        return (2 * size if self.resample == "up" else size) >= _FAST_FUSED_MIN_SIZE
+        return (2 * size if self.resample == "up" else size) >= _FUSED_FROM_SIZE
 
     def call(self, x):
         fused = self._compute_fused(x)

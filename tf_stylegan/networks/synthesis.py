@@ -40,10 +40,6 @@ def _is_one(alpha):
     return isinstance(alpha, (int, float)) and alpha >= 1
 
 
-# LayerEpilogue computes instance norm + style modulation in one pass (`layers.adain`).
-_FUSE_NORM_STYLE = True
-
-
 @keras.saving.register_keras_serializable(package="tf_stylegan")
 class LayerEpilogue(keras.layers.Layer):
     """What follows every synthesis convolution: noise, bias, lrelu, norm, then AdaIN's style.
@@ -101,7 +97,9 @@ class LayerEpilogue(keras.layers.Layer):
         x = tf.nn.leaky_relu(self.bias(x), alpha=0.2)
         if self.pixel_norm is not None:
             x = self.pixel_norm(x)
-        if _FUSE_NORM_STYLE and self.instance_norm is not None and self.style_mod is not None:
+        if self.instance_norm is not None and self.style_mod is not None:
+            # Instance norm + style modulation in one pass over x (`layers.adain`): the same
+            # result as the two layers in turn (tests/tf_stylegan/layers/test_layers.py).
             return adain(x, self.style_mod.dense(w), self.instance_norm.epsilon)
         if self.instance_norm is not None:
             x = self.instance_norm(x)

@@ -1,30 +1,37 @@
-"""Import NVIDIA's official StyleGAN network pickles, safely.
+"""Reading NVIDIA's official network pickles without executing anything from them.
 
-The official code (NVlabs/stylegan, `dnnlib/tflib/network.py`) pickles a training snapshot or a
-released model (`karras2019stylegan-ffhq-1024x1024.pkl`, `network-snapshot-*.pkl`) as a tuple
-`(G, D, Gs)` of `dnnlib.tflib.network.Network` objects. Each one pickles its state as a dict:
-`version` (3 for StyleGAN, 4 for StyleGAN2, 2 for Progressive GAN), `name`, `static_kwargs`
-(the keyword arguments of the build function), `components` (sub-networks: `mapping`,
-`synthesis`), `build_module_src` (the full Python source of the network module),
-`build_func_name` and `variables`, a list of `(name, ndarray)` holding the raw, unscaled
-TensorFlow variables (names as in `reference/official-stylegan.md` section 2.6).
+Security guarantee of this file (it is reviewed as security code):
 
-Unpickling such a file with the official code executes `build_module_src` and needs TensorFlow 1.
-This module does neither. The file is read in two halves:
+* Nothing in the file runs. Every opcode that names a global goes through one gate,
+  `_RestrictedUnpickler.find_class`, so the only callables that the REDUCE, NEWOBJ and BUILD
+  opcodes can reach are the stand-ins defined here; persistent ids are refused.
+* Only a whitelist of globals is resolved (`_ALLOWED_GLOBALS`): numpy's array, dtype and scalar
+  reconstructors (numpy 1 and 2 spellings), `dnnlib.tflib.network.Network`,
+  `dnnlib.util.EasyDict` and `collections.OrderedDict`. Each resolves to a stand-in of ours
+  (`_DtypeFactory`, `_ReconstructFactory`, `_ScalarFactory`, `OfficialNetwork`, `_PickledDict`)
+  that accepts exactly the well-formed arguments and state numpy and the official code write,
+  and builds plain data: numeric numpy arrays, numbers, strings, lists, tuples and dicts.
+* Unknown globals fail loudly: any other global (`os.system`, `builtins.eval`, a numpy
+  subclass, ...) raises `UnsafePickleError` before it could be called or built, as does any
+  non-data object placed where data belongs. The stored `build_module_src` is kept as text and
+  never executed; TensorFlow is not needed.
 
-1. Reading (this section): a restricted unpickler that can only build numpy arrays of numeric
-   dtypes and `OfficialNetwork`, a stub for NVIDIA's Network class that stores the state as
-   plain data. Any other global (`os.system`, `builtins.eval`, ...) is refused with
-   `UnsafePickleError` before anything from the file can run; the stored source code is kept as
-   text and never executed.
-2. Mapping (below the reading section): the official variables are copied onto
-   `tf_stylegan` Keras networks.
+What is read: the official code (NVlabs/stylegan `dnnlib/tflib/network.py`, `Network.__getstate__`)
+pickles a training snapshot or a released model (`karras2019stylegan-ffhq-1024x1024.pkl`,
+`network-snapshot-*.pkl`) as a tuple `(G, D, Gs)` of `dnnlib.tflib.network.Network` objects.
+Each one pickles its state as a dict: `version` (3 for StyleGAN, 4 for StyleGAN2, 2 for
+Progressive GAN), `name`, `static_kwargs` (the keyword arguments of the build function),
+`components` (sub-networks: `mapping`, `synthesis`), `build_module_src` (the full Python source
+of the network module), `build_func_name` and `variables`, a list of `(name, ndarray)` holding
+the raw, unscaled TensorFlow variables, named relative to their network (e.g. `Dense0/weight`
+in the mapping component, `4x4/Const/const` in synthesis, `4x4/Dense1/bias` in D).
+`read_official_pickle` returns them as `OfficialNetwork` objects; mapping the variables onto our
+networks is the job of `tf_stylegan.legacy` (e.g. `tf_stylegan/legacy/stylegan.py`).
 """
 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import difflib
 import math
 import os
@@ -34,13 +41,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tf_stylegan.config import NetworkConfig
-from tf_stylegan.networks import Discriminator, Generator
+from tf_stylegan.errors import UserError
 
-# =================================================================================================
-# Reading official pickles without executing anything from them
-# =================================================================================================
-#
 # Why the numpy globals are wrapped and not handed out as they are: a pickle may send BUILD
 # (`__setstate__`) to any object it holds, at any later point. A real `numpy.dtype` can be
 # rebuilt in place into a structured dtype with object fields *after* an array already uses it,
@@ -76,10 +78,11 @@ _NUMERIC_TYPESTR = re.compile(r"[biufc]\d{1,2}")
 _MAX_NESTING = 64
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(UserError, pickle.UnpicklingError):
     """A pickle asked for something other than numpy arrays and official Network objects.
 
-    Raised before the offending object is called or built, so nothing from the file runs.
+    Raised before the offending object is called or built, so nothing from the file runs. It is
+    a `UserError` (the file given is not an official network) and a `pickle.UnpicklingError`.
     """
 
 
@@ -530,7 +533,8 @@ class OfficialNetwork:
 
     def num_trainable_params(self) -> int:
         """Trainable parameter count including components, as the official `print_layers`
-        totals it (e.g. 26,219,627 for the 1024x1024 G; reference section 2.7)."""
+        totals it (e.g. 26,219,627 for the 1024x1024 FFHQ G, the `Total` the official README
+        shows for Gs)."""
         return sum(count for _, _, count, trainable in self._rows() if trainable)
 
     def list_variables(
@@ -613,28 +617,32 @@ def read_official_pickle(path: str | os.PathLike) -> tuple[OfficialNetwork, ...]
         The tuple `(G, D, Gs)` (instantaneous G, D, and the moving-average Gs).
 
     Raises:
-        FileNotFoundError: `path` does not exist.
         UnsafePickleError: the file references anything but the allowed globals, or puts
             objects that are not plain data into a Network state.
-        ValueError: the file is not a pickle, is truncated, is not a tuple of three Networks,
-            or holds a Network state of an unsupported version or layout.
+        UserError: `path` does not exist or cannot be opened, is not a pickle, is truncated, is
+            not a tuple of three Networks, or holds a Network state of an unsupported version
+            or layout.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"Official network pickle not found. Received: path={path!r}")
+        raise UserError(f"Official network pickle not found. Received: path={path!r}")
     if os.path.isdir(path):
-        raise ValueError(
+        raise UserError(
             f"Expected an official network pickle, got a directory. Received: path={path!r}"
         )
     try:
-        with open(path, "rb") as f:
+        f = open(path, "rb")
+    except OSError as e:
+        raise UserError(f"Cannot open the official network pickle {path!r}: {e.strerror}") from None
+    try:
+        with f:
             result = _RestrictedUnpickler(f).load()
     except UnsafePickleError as e:
         raise UnsafePickleError(
             f"Refusing to load {path!r}: {e}. Nothing from the file was executed."
         ) from None
     except _Malformed as e:
-        raise ValueError(f"{path!r} is not a valid official network pickle: {e}") from None
+        raise UserError(f"{path!r} is not a valid official network pickle: {e}") from None
     except (
         pickle.UnpicklingError,
         EOFError,
@@ -646,7 +654,7 @@ def read_official_pickle(path: str | os.PathLike) -> tuple[OfficialNetwork, ...]
         OverflowError,
         RecursionError,
     ) as e:
-        raise ValueError(
+        raise UserError(
             f"{path!r} is not a readable official network pickle (not a pickle, truncated or "
             f"corrupt): {type(e).__name__}: {e}"
         ) from None
@@ -661,177 +669,8 @@ def read_official_pickle(path: str | os.PathLike) -> tuple[OfficialNetwork, ...]
             got = f"a tuple of {len(result)}: ({', '.join(type(n).__name__ for n in result)})"
         else:
             got = type(result).__name__
-        raise ValueError(
+        raise UserError(
             f"{path!r} does not hold a tuple (G, D, Gs) of official Networks; it holds {got}"
         )
     return result
 
-
-# =================================================================================================
-# Mapping official variables onto tf_stylegan networks
-# =================================================================================================
-# Our fused up-conv is the official transposed convolution (tf_stylegan/layers/equalized.py), so
-# official kernels load unchanged at every resolution; an upsample+conv implementation would
-# have to flip `Conv0_up/weight` at >= 128 px instead (reference section 2.1).
-
-# static_kwargs of G_style / G_mapping / G_synthesis / D_basic that are NetworkConfig fields.
-_CONFIG_KEYS = {f.name for f in dataclasses.fields(NetworkConfig)}
-# static_kwargs that only steer how the official graph is built, not what it computes.
-_IGNORED_KEYS = {
-    "dlatent_broadcast", "structure", "dtype", "is_template_graph", "randomize_noise",
-    "is_training", "is_validation", "truncation_psi_val", "truncation_cutoff_val", "components",
-    "force_clean_graph", "num_gpus",
-}
-
-
-def config_from_static_kwargs(static_kwargs, where="pickle"):
-    """Builds our NetworkConfig from an official network's `static_kwargs`."""
-    kwargs = {}
-    for key, value in static_kwargs.items():
-        if key in _CONFIG_KEYS:
-            kwargs[key] = tuple(value) if key == "blur_filter" else value
-        elif key in ("nonlinearity", "mapping_nonlinearity"):
-            if value != "lrelu":
-                raise ValueError(f"{where}: unsupported {key}={value!r} (only 'lrelu').")
-        elif key not in _IGNORED_KEYS:
-            raise ValueError(f"{where}: unsupported static kwarg {key}={value!r}.")
-    return NetworkConfig(**kwargs)
-
-
-def _conv_layer_index(res_log2, conv_name):
-    """Synthesis layer index of an official conv scope ('Const'/'Dense', 'Conv', 'Conv0_up'...)."""
-    if res_log2 == 2:
-        return 0 if conv_name in ("Const", "Dense") else 1
-    return 2 * res_log2 - 4 if conv_name == "Conv0_up" else 2 * res_log2 - 3
-
-
-def _nchw_to_nhwc_const(a):
-    return np.transpose(a, [0, 2, 3, 1])
-
-
-def _noise_to_nhwc(a):
-    return np.reshape(a, [1, a.shape[2], a.shape[3], 1])
-
-
-def generator_targets(G):
-    """Official variable name -> (our variable, transform) for a `Generator`."""
-    cfg = G.config
-    R = cfg.resolution_log2
-    t = {"dlatent_avg": (G.dlatent_avg, None)}
-    m = G.mapping
-    if cfg.label_size:
-        t["G_mapping/LabelConcat/weight"] = (m.label_embedding, None)
-    for i, layer in enumerate(m.dense_layers):
-        t[f"G_mapping/Dense{i}/weight"] = (layer.weight, None)
-        t[f"G_mapping/Dense{i}/bias"] = (layer.bias, None)
-    s = G.synthesis
-    for i, e in enumerate(s.epilogues):
-        if e.noise is not None:
-            t[f"G_synthesis/noise{i}"] = (e.noise.noise, _noise_to_nhwc)
-    for res_log2 in range(2, R + 1):
-        size = 2**res_log2
-        scope = f"G_synthesis/{size}x{size}"
-        names = (["Const" if cfg.const_input_layer else "Dense", "Conv"] if res_log2 == 2
-                 else ["Conv0_up", "Conv1"])
-        for name in names:
-            i = _conv_layer_index(res_log2, name)
-            e = s.epilogues[i]
-            if name == "Const":
-                t[f"{scope}/Const/const"] = (s.const, _nchw_to_nhwc_const)
-            elif name == "Dense":
-                t[f"{scope}/Dense/weight"] = (s.input_dense.weight, None)
-            else:
-                t[f"{scope}/{name}/weight"] = (s.convs[i - 1].weight, None)
-            if e.noise is not None:
-                t[f"{scope}/{name}/Noise/weight"] = (e.noise.weight, None)
-            t[f"{scope}/{name}/bias"] = (e.bias.bias, None)
-            if e.style_mod is not None:
-                t[f"{scope}/{name}/StyleMod/weight"] = (e.style_mod.dense.weight, None)
-                t[f"{scope}/{name}/StyleMod/bias"] = (e.style_mod.dense.bias, None)
-        lod = R - res_log2
-        t[f"G_synthesis/ToRGB_lod{lod}/weight"] = (s.to_rgb[res_log2 - 2].weight, None)
-        t[f"G_synthesis/ToRGB_lod{lod}/bias"] = (s.to_rgb[res_log2 - 2].bias, None)
-    return t
-
-
-def discriminator_targets(D):
-    """Official variable name -> (our variable, transform) for a `Discriminator`."""
-    R = D.config.resolution_log2
-    t = {}
-    for res_log2 in range(2, R + 1):
-        layer = D.from_rgb[res_log2 - 2]
-        t[f"FromRGB_lod{R - res_log2}/weight"] = (layer.weight, None)
-        t[f"FromRGB_lod{R - res_log2}/bias"] = (layer.bias, None)
-    for res_log2 in range(3, R + 1):
-        size = 2**res_log2
-        for name, layer in (("Conv0", D.conv0[res_log2 - 3]),
-                            ("Conv1_down", D.conv1_down[res_log2 - 3])):
-            t[f"{size}x{size}/{name}/weight"] = (layer.weight, None)
-            t[f"{size}x{size}/{name}/bias"] = (layer.bias, None)
-    # Dense0's rows are in the official NCHW flatten order, which our D keeps: no reordering.
-    for name, layer in (("Conv", D.conv4x4), ("Dense0", D.dense0), ("Dense1", D.dense1)):
-        t[f"4x4/{name}/weight"] = (layer.weight, None)
-        t[f"4x4/{name}/bias"] = (layer.bias, None)
-    return t
-
-
-def _official_generator_variables(net):
-    """Flattens G_style's variables into 'G_mapping/...' / 'G_synthesis/...' names."""
-    out = dict(net.variables)
-    for comp_name, scope in (("mapping", "G_mapping"), ("synthesis", "G_synthesis")):
-        comp = net.components.get(comp_name)
-        if comp is None:
-            raise ValueError(f"Generator '{net.name}' has no '{comp_name}' component.")
-        for name, value in comp.variables.items():
-            out[f"{scope}/{name}"] = value
-    return out
-
-
-def _assign(targets, variables, where):
-    """Copies every official variable into its target; fails on anything unmapped or mismatched."""
-    # `lod` variables only steer the official graph's growing; ours takes it as a call argument.
-    variables = {k: v for k, v in variables.items() if k.split("/")[-1] != "lod"}
-    unmapped = sorted(set(variables) - set(targets))
-    if unmapped:
-        raise ValueError(f"{where}: official variables with no counterpart: {unmapped}")
-    missing = sorted(set(targets) - set(variables))
-    if missing:
-        raise ValueError(f"{where}: variables missing from the pickle: {missing}")
-    for name, (var, transform) in targets.items():
-        value = np.asarray(variables[name], dtype=np.float32)
-        if transform is not None:
-            value = transform(value)
-        if tuple(var.shape) != value.shape:
-            raise ValueError(
-                f"{where}: shape mismatch for {name}: pickle {value.shape}, ours {tuple(var.shape)}"
-            )
-        var.assign(value)
-
-
-def convert_generator(net, where="pickle"):
-    """Builds our `Generator` from an official G_style network (G or Gs) with its weights."""
-    cfg = config_from_static_kwargs(net.static_kwargs, where)
-    G = Generator(cfg, name=net.name)
-    _assign(generator_targets(G), _official_generator_variables(net), f"{where}:{net.name}")
-    return G
-
-
-def convert_discriminator(net, where="pickle"):
-    """Builds our `Discriminator` from an official D_basic network with its weights."""
-    cfg = config_from_static_kwargs(net.static_kwargs, where)
-    D = Discriminator(cfg, name=net.name)
-    _assign(discriminator_targets(D), dict(net.variables), f"{where}:{net.name}")
-    return D
-
-
-def load_official_pickle(path):
-    """Reads an official StyleGAN pickle (G, D, Gs) into our networks, executing nothing.
-
-    Returns:
-        (G, D, Gs): `Generator`, `Discriminator`, `Generator`, with every weight, noise buffer
-        and `dlatent_avg` copied. Raises on any variable left unmapped or of the wrong shape.
-    """
-    G_net, D_net, Gs_net = read_official_pickle(path)
-    where = os.fspath(path)
-    return (convert_generator(G_net, where), convert_discriminator(D_net, where),
-            convert_generator(Gs_net, where))

@@ -74,7 +74,7 @@ def _ints_callback(ctx, param, value):
 
 def resolve_labels(config, class_idx, labels):
     """The label vector from --class-idx / --labels (None for unconditional networks)."""
-    from apps.generation import one_hot
+    from data.labels import one_hot
 
     if class_idx is not None and labels is not None:
         raise UserError("pass either --class-idx or --labels, not both.")
@@ -84,7 +84,7 @@ def resolve_labels(config, class_idx, labels):
                             "--class-idx/--labels do not apply.")
         return None
     if class_idx is not None:
-        return one_hot(class_idx, config.label_size)
+        return one_hot([class_idx], config.label_size)[0]
     if labels is None:
         raise UserError(f"this network is conditional (label_size={config.label_size}): "
                         "pass --class-idx K or --labels v1,v2,...")

@@ -57,17 +57,6 @@ def make_labels(config, n, labels=None):
     return tf.constant(labels)
 
 
-def one_hot(class_idx, label_size):
-    """The one-hot label vector of class `class_idx`."""
-    if not 0 <= class_idx < label_size:
-        raise UserError(
-            f"class index must be in [0, {label_size}). Received: class_idx={class_idx}"
-        )
-    y = np.zeros([label_size], np.float32)
-    y[class_idx] = 1
-    return y
-
-
 def generate_images(Gs, z, labels=None, truncation_psi=None, truncation_cutoff=None,
                     noise="random", seed=None, batch_size=8, progress=False):
     """Runs Gs on z [N, latent_size] in minibatches and returns uint8 images [N, H, W, C].

@@ -27,6 +27,9 @@ def one_hot(indices: Sequence[int], num_classes: int | None = None) -> np.ndarra
         raise UserError(f"class indices must be >= 0. Received: min={indices.min()}")
     if num_classes is None:
         num_classes = int(indices.max()) + 1 if indices.size else 0
+    elif indices.size and indices.max() >= num_classes:
+        raise UserError(f"class index must be in [0, {num_classes}). "
+                        f"Received: class_idx={indices.max()}")
     out = np.zeros([indices.size, num_classes], np.float32)
     out[np.arange(indices.size), indices] = 1.0
     return out

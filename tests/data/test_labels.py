@@ -8,6 +8,7 @@ import pytest
 
 from data.sources import create_from_images
 from tests.data.record_files import read_records, save
+from tf_stylegan.errors import UserError
 
 
 def _class_folder(tmp_path):
@@ -58,3 +59,15 @@ def test_labels_file(tmp_path, fmt):
     path.write_text(json.dumps({names[0][0]: 0}) if fmt == "json" else "cat/x0.png,0\n")
     with pytest.raises(ValueError, match="no label for image"):
         create_from_images(tmp_path / "o2", src, labels=str(path), progress=False)
+
+
+def test_one_hot_rows_and_bounds():
+    from data.labels import one_hot
+
+    np.testing.assert_array_equal(one_hot([2, 0]), [[0, 0, 1], [1, 0, 0]])  # width max + 1
+    np.testing.assert_array_equal(one_hot([1], 4), [[0, 1, 0, 0]])
+    assert one_hot([1], 4).dtype == np.float32 and one_hot([], 3).shape == (0, 3)
+    with pytest.raises(UserError, match=r"must be >= 0"):
+        one_hot([-1], 3)
+    with pytest.raises(UserError, match=r"in \[0, 3\).*class_idx=3"):
+        one_hot([3], 3)

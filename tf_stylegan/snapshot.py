@@ -2,8 +2,10 @@
 
 A snapshot is a zip archive holding `G.keras`, `D.keras`, `Gs.keras` (Keras' own format: JSON
 config + HDF5 weights, loaded with `safe_mode=True`) and `snapshot.json` (format version, the
-NetworkConfig, and free-form metadata such as the training kimg). Files are written to a
-temporary name and renamed, so a crash never leaves a half-written snapshot behind.
+network family, Gs's config, and free-form metadata such as the training kimg). The family is
+"stylegan" (`NetworkConfig`) or "stylegan2" (`StyleGAN2Config`); snapshots written before
+StyleGAN2 existed have no "family" and are StyleGAN. Files are written to a temporary name and
+renamed, so a crash never leaves a half-written snapshot behind.
 """
 
 import json
@@ -13,44 +15,59 @@ import zipfile
 
 import keras
 
+from tf_stylegan.config import FAMILIES
+from tf_stylegan.errors import UserError
+from tf_stylegan.files import atomic_path
+
 SNAPSHOT_FORMAT = 1
 _MEMBERS = ("G", "D", "Gs")
+# The family of snapshots that do not name one (written before StyleGAN2 was added).
+_DEFAULT_FAMILY = "stylegan"
 
 
 def save_snapshot(path, G, D, Gs, metadata=None):
     """Writes (G, D, Gs) and `metadata` (JSON-serializable dict) to the zip file `path`."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     info = {
         "format": SNAPSHOT_FORMAT,
+        "family": Gs.config.family,
         "config": Gs.config.to_dict(),
         "metadata": metadata or {},
     }
-    with tempfile.TemporaryDirectory(dir=directory) as tmp:
-        tmp_zip = os.path.join(tmp, "snapshot.zip")
+    with tempfile.TemporaryDirectory() as tmp, atomic_path(path) as tmp_zip:
         with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED) as zf:
             for name, model in zip(_MEMBERS, (G, D, Gs)):
                 model_path = os.path.join(tmp, f"{name}.keras")
                 model.save(model_path)
                 zf.write(model_path, f"{name}.keras")
             zf.writestr("snapshot.json", json.dumps(info, indent=2))
-        os.replace(tmp_zip, path)
 
 
 def read_snapshot_info(path):
-    """Returns the `snapshot.json` dict of a snapshot (format, config, metadata)."""
+    """Returns the `snapshot.json` dict of a snapshot (format, family, config, metadata).
+
+    "family" is filled in as "stylegan" for snapshots that predate it.
+    """
     path = os.fspath(path)
     _check_file(path)
     try:
         with zipfile.ZipFile(path) as zf:
-            return json.loads(zf.read("snapshot.json"))
+            info = json.loads(zf.read("snapshot.json"))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: not a tf_stylegan snapshot ({e}).") from None
+    family = info.setdefault("family", _DEFAULT_FAMILY)
+    if family not in FAMILIES:
+        raise UserError(
+            f"{path}: unknown network family {family!r} in snapshot.json "
+            f"(known: {sorted(FAMILIES)})."
+        )
+    return info
 
 
 def load_snapshot(path, with_info=False):
     """Loads a snapshot written by `save_snapshot` (or by training).
+
+    The networks come back as the classes they were saved as (`Generator` / `Discriminator`, or
+    `StyleGAN2Generator` / `StyleGAN2Discriminator`), checked against the snapshot's family.
 
     Returns:
         (G, D, Gs), plus the info dict when `with_info` is set.
@@ -66,8 +83,15 @@ def load_snapshot(path, with_info=False):
                 zf.extract(f"{name}.keras", tmp)
             except KeyError:
                 raise ValueError(f"{path}: snapshot has no {name}.keras.") from None
-            nets.append(keras.saving.load_model(os.path.join(tmp, f"{name}.keras"),
-                                                compile=False, safe_mode=True))
+            net = keras.saving.load_model(os.path.join(tmp, f"{name}.keras"), compile=False,
+                                          safe_mode=True)
+            family = getattr(getattr(net, "config", None), "family", None)
+            if family != info["family"]:
+                raise UserError(
+                    f"{path}: {name}.keras holds a {family!r} network, but the snapshot says "
+                    f"{info['family']!r}."
+                )
+            nets.append(net)
     return (*nets, info) if with_info else tuple(nets)
 
 

@@ -1,22 +1,82 @@
-"""NetworkConfig: every shape and default of the official StyleGAN networks, in one place.
+"""Network configs: every shape and default of the official networks, one dataclass per family.
 
-Defaults are the official values of `G_style`, `G_mapping`, `G_synthesis` and `D_basic`
-(NVlabs/stylegan `training/networks_stylegan.py`); the ablation switches reproduce the
-paper's Table 1 configurations (arXiv 1812.04948, section 2 and Table 1).
+- `NetworkConfig` (family "stylegan"): the official values of `G_style`, `G_mapping`,
+  `G_synthesis` and `D_basic` (NVlabs/stylegan `training/networks_stylegan.py`); the ablation
+  switches reproduce the paper's Table 1 configurations (arXiv 1812.04948, section 2, Table 1).
+- `StyleGAN2Config` (family "stylegan2"): the official values of `G_main`, `G_mapping`,
+  `G_synthesis_stylegan2` and `D_stylegan2` (NVlabs/stylegan2 `training/networks_stylegan2.py`),
+  i.e. config F of arXiv 1912.04958, Table 1.
+
+Which family a network belongs to is the type of its config (`config.family`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from tf_stylegan.errors import UserError
 
 
+class _ConfigMethods:
+    """What both families' configs share: derived sizes and the dict round trip."""
+
+    family: ClassVar[str]
+
+    @property
+    def resolution_log2(self) -> int:
+        return int(math.log2(self.resolution))
+
+    @property
+    def num_layers(self) -> int:
+        """Number of style inputs (dlatent rows) of the synthesis network: 18 at 1024."""
+        return 2 * self.resolution_log2 - 2
+
+    def to_dict(self) -> dict:
+        """Plain JSON/YAML data: tuples become lists."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - fields)
+        if unknown:
+            raise UserError(f"Unknown {cls.__name__} keys: {unknown}")
+        return cls(**d)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+def _check_common(cfg) -> None:
+    """Validation shared by both families (resolution and the integer sizes)."""
+    res = cfg.resolution
+    if not isinstance(res, int) or res < 4 or res & (res - 1):
+        raise UserError(f"`resolution` must be a power of two >= 4. Received: resolution={res!r}")
+    for name in ("num_channels", "latent_size", "dlatent_size", "mapping_fmaps", "fmap_base",
+                 "fmap_max"):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or value < 1:
+            raise UserError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+    for name in ("label_size", "mapping_layers", "mbstd_group_size"):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or value < 0:
+            raise UserError(f"`{name}` must be a non-negative int. Received: {name}={value!r}")
+    if cfg.mapping_layers == 0:
+        mapped = cfg.latent_size * (2 if cfg.label_size else 1)
+        if mapped != cfg.dlatent_size:
+            raise UserError(
+                "With mapping_layers=0, w is the normalized z (with the label embedding "
+                f"concatenated), so dlatent_size must be {mapped}. "
+                f"Received: dlatent_size={cfg.dlatent_size}"
+            )
+
+
 @dataclasses.dataclass(frozen=True)
-class NetworkConfig:
-    """Architecture of the generator and the discriminator.
+class NetworkConfig(_ConfigMethods):
+    """Architecture of the StyleGAN generator and discriminator (family "stylegan").
 
     Args:
         resolution: int. Output resolution, a power of two >= 4.
@@ -46,9 +106,6 @@ class NetworkConfig:
         style_mixing_prob: float. Probability of mixing two latents in a training minibatch.
         mbstd_group_size: int. Minibatch-stddev group size (0 = no minibatch stddev layer).
         mbstd_num_features: int. Features produced by the minibatch stddev layer.
-
-    Raises:
-        UserError: a field has an invalid value (the message names the field and the value).
     """
 
     resolution: int = 1024
@@ -83,49 +140,19 @@ class NetworkConfig:
     mbstd_group_size: int = 4
     mbstd_num_features: int = 1
 
+    family: ClassVar[str] = "stylegan"
+
     def __post_init__(self):
-        res = self.resolution
-        if not isinstance(res, int) or res < 4 or res & (res - 1):
-            raise UserError(
-                f"`resolution` must be a power of two >= 4. Received: resolution={res!r}"
-            )
-        for name in ("num_channels", "latent_size", "dlatent_size", "mapping_fmaps",
-                     "fmap_base", "fmap_max"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise UserError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-        for name in ("label_size", "mapping_layers", "mbstd_group_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise UserError(
-                    f"`{name}` must be a non-negative int. Received: {name}={value!r}"
-                )
+        _check_common(self)
         if self.fused_scale not in ("auto", True, False):
             raise UserError(
                 "`fused_scale` must be 'auto', True or False. "
                 f"Received: fused_scale={self.fused_scale!r}"
             )
-        if self.mapping_layers == 0:
-            mapped = self.latent_size * (2 if self.label_size else 1)
-            if mapped != self.dlatent_size:
-                raise UserError(
-                    "With mapping_layers=0, w is the normalized z (with the label embedding "
-                    f"concatenated), so dlatent_size must be {mapped}. "
-                    f"Received: dlatent_size={self.dlatent_size}"
-                )
         # Normalise list-valued fields read from YAML/JSON.
         object.__setattr__(self, "blur_filter", tuple(int(v) for v in self.blur_filter))
 
     # --- Derived quantities -------------------------------------------------------------
-    @property
-    def resolution_log2(self) -> int:
-        return int(math.log2(self.resolution))
-
-    @property
-    def num_layers(self) -> int:
-        """Number of style inputs of the synthesis network: 2 per resolution, 18 at 1024."""
-        return 2 * self.resolution_log2 - 2
-
     def nf(self, stage: int) -> int:
         """Feature maps at `stage` (the official `nf`): the block at 2**res uses nf(res - 1)."""
         return min(int(self.fmap_base / (2.0 ** (stage * self.fmap_decay))), self.fmap_max)
@@ -140,19 +167,103 @@ class NetworkConfig:
             return size >= 128
         return bool(self.fused_scale)
 
-    # --- Serialization ------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["blur_filter"] = list(self.blur_filter)
-        return d
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "NetworkConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - fields)
-        if unknown:
-            raise UserError(f"Unknown NetworkConfig keys: {unknown}")
-        return cls(**d)
+ARCHITECTURES = ("orig", "skip", "resnet")
 
-    def replace(self, **changes) -> "NetworkConfig":
-        return dataclasses.replace(self, **changes)
+
+@dataclasses.dataclass(frozen=True)
+class StyleGAN2Config(_ConfigMethods):
+    """Architecture of the StyleGAN2 generator and discriminator (family "stylegan2").
+
+    Every default is the official config F value (NVlabs/stylegan2
+    `training/networks_stylegan2.py`, the defaults of `G_main`, `G_mapping`,
+    `G_synthesis_stylegan2`, `D_stylegan2`). Config E is the same with `fmap_base=8192`
+    (`run_training.py` sets it for configs A-E); the paper's Table 2 grid varies
+    `g_architecture` and `d_architecture`. There is no progressive growing.
+
+    Args:
+        resolution: int. Output resolution, a power of two >= 4.
+        num_channels: int. Image channels.
+        label_size: int. Dimensionality of the (one-hot) conditioning labels, 0 for none.
+        latent_size: int. Dimensionality of z.
+        dlatent_size: int. Dimensionality of w.
+        mapping_layers: int. Dense layers in the mapping network.
+        mapping_fmaps: int. Width of the hidden mapping layers.
+        mapping_lrmul: float. Learning-rate multiplier of the mapping network.
+        normalize_latents: bool. Pixel-normalize z (after the label embedding) before mapping.
+        fmap_base, fmap_decay, fmap_min, fmap_max: the block at 2**r has
+            `clip(int(fmap_base / 2**((r - 1) * fmap_decay)), fmap_min, fmap_max)` feature maps.
+            16384 (config F) doubles the maps from 64 px up compared with 8192 (config E, v1).
+        g_architecture: "skip" (config F: a ToRGB per resolution, images summed with FIR
+            upsampling), "orig" (one ToRGB at the top) or "resnet" (residual blocks, one ToRGB).
+        d_architecture: "resnet" (config F: residual blocks scaled by 1/sqrt(2)), "orig" or
+            "skip" (a FromRGB per resolution on the FIR-downsampled image).
+        resample_kernel: tuple of ints. 1-D taps of the FIR filter of every up/downsampling;
+            the 2-D filter is their outer product normalised to sum 1.
+        truncation_psi: float. Default truncation at inference (None or 1.0 = off).
+        truncation_cutoff: int or None. Truncate layers with index < cutoff (None: all layers).
+        dlatent_avg_beta: float. Decay of the moving average of w used for truncation.
+        style_mixing_prob: float. Probability of mixing two latents in a training minibatch.
+        mbstd_group_size: int. Minibatch-stddev group size (0 or 1 = no minibatch stddev layer).
+        mbstd_num_features: int. Features produced by the minibatch stddev layer.
+    """
+
+    resolution: int = 1024
+    num_channels: int = 3
+    label_size: int = 0
+    # Mapping network (G_mapping, unchanged from StyleGAN apart from the activation gain).
+    latent_size: int = 512
+    dlatent_size: int = 512
+    mapping_layers: int = 8
+    mapping_fmaps: int = 512
+    mapping_lrmul: float = 0.01
+    normalize_latents: bool = True
+    # Feature-map widths (shared by synthesis and discriminator).
+    fmap_base: int = 16384
+    fmap_decay: float = 1.0
+    fmap_min: int = 1
+    fmap_max: int = 512
+    # Architectures (official `architecture` argument of G_synthesis_stylegan2 / D_stylegan2).
+    g_architecture: str = "skip"
+    d_architecture: str = "resnet"
+    resample_kernel: tuple = (1, 3, 3, 1)
+    # Generator wrapper (G_main).
+    truncation_psi: float | None = 0.5
+    truncation_cutoff: int | None = None
+    dlatent_avg_beta: float | None = 0.995
+    style_mixing_prob: float | None = 0.9
+    # Discriminator head (D_stylegan2).
+    mbstd_group_size: int = 4
+    mbstd_num_features: int = 1
+
+    family: ClassVar[str] = "stylegan2"
+
+    def __post_init__(self):
+        _check_common(self)
+        if not isinstance(self.fmap_min, int) or self.fmap_min < 1:
+            raise UserError(
+                f"`fmap_min` must be a positive int. Received: fmap_min={self.fmap_min!r}"
+            )
+        for name in ("g_architecture", "d_architecture"):
+            value = getattr(self, name)
+            if value not in ARCHITECTURES:
+                raise UserError(
+                    f"`{name}` must be one of {ARCHITECTURES}. Received: {name}={value!r}"
+                )
+        taps = tuple(self.resample_kernel)
+        if not taps or not all(isinstance(t, (int, float)) for t in taps) or sum(taps) == 0:
+            raise UserError(
+                "`resample_kernel` must be a non-empty list of numbers with a non-zero sum. "
+                f"Received: resample_kernel={self.resample_kernel!r}"
+            )
+        # Normalise list-valued fields read from YAML/JSON.
+        object.__setattr__(self, "resample_kernel", taps)
+
+    def nf(self, stage: int) -> int:
+        """Feature maps at `stage` (the official `nf`): the block at 2**res uses nf(res - 1)."""
+        fmaps = int(self.fmap_base / (2.0 ** (stage * self.fmap_decay)))
+        return min(max(fmaps, self.fmap_min), self.fmap_max)
+
+
+# The config class of each network family ("family" in snapshots and configs).
+FAMILIES = {cls.family: cls for cls in (NetworkConfig, StyleGAN2Config)}

@@ -2,9 +2,11 @@
 
 A snapshot is a zip archive holding `G.keras`, `D.keras`, `Gs.keras` (Keras' own format: JSON
 config + HDF5 weights, loaded with `safe_mode=True`) and `snapshot.json` (format version, the
-NetworkConfig, and free-form metadata such as the training kimg). It is written to a temporary
-name and renamed (`tf_stylegan.files.atomic_path`), so a crash never leaves a half-written
-snapshot behind. `load_network` reads either a snapshot or an official NVIDIA pickle.
+network family, Gs's config, and free-form metadata such as the training kimg). The family is
+"stylegan" (`NetworkConfig`) or "stylegan2" (`StyleGAN2Config`); snapshots written before
+StyleGAN2 existed have no "family" and are StyleGAN. It is written to a temporary name and
+renamed (`tf_stylegan.files.atomic_path`), so a crash never leaves a half-written snapshot
+behind. `load_network` reads either a snapshot or an official NVIDIA pickle.
 """
 
 import json
@@ -14,18 +16,22 @@ import zipfile
 
 import keras
 
+from tf_stylegan.config import FAMILIES
 from tf_stylegan.errors import UserError
 from tf_stylegan.files import atomic_path
 from tf_stylegan.legacy import load_official_pickle
 
 SNAPSHOT_FORMAT = 1
 _MEMBERS = ("G", "D", "Gs")
+# The family of snapshots that do not name one (written before StyleGAN2 was added).
+_DEFAULT_FAMILY = "stylegan"
 
 
 def save_snapshot(path, G, D, Gs, metadata=None):
     """Writes (G, D, Gs) and `metadata` (JSON-serializable dict) to the zip file `path`."""
     info = {
         "format": SNAPSHOT_FORMAT,
+        "family": Gs.config.family,
         "config": Gs.config.to_dict(),
         "metadata": metadata or {},
     }
@@ -45,7 +51,9 @@ def _write_zip(zip_path, networks, info):
 
 
 def read_snapshot_info(path):
-    """Returns the `snapshot.json` dict of a snapshot (format, config, metadata).
+    """Returns the `snapshot.json` dict of a snapshot (format, family, config, metadata).
+
+    "family" is filled in as "stylegan" for snapshots that predate it.
 
     Raises:
         UserError: `path` is missing, unreadable or not a tf_stylegan snapshot.
@@ -54,15 +62,25 @@ def read_snapshot_info(path):
     _check_file(path, "snapshot")
     try:
         with zipfile.ZipFile(path) as zf:
-            return json.loads(zf.read("snapshot.json"))
+            info = json.loads(zf.read("snapshot.json"))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as e:
         raise UserError(f"{path}: not a tf_stylegan snapshot ({e}).") from None
     except OSError as e:
         raise UserError(f"{path}: cannot read the snapshot ({e.strerror or e}).") from None
+    family = info.setdefault("family", _DEFAULT_FAMILY)
+    if family not in FAMILIES:
+        raise UserError(
+            f"{path}: unknown network family {family!r} in snapshot.json "
+            f"(known: {sorted(FAMILIES)})."
+        )
+    return info
 
 
 def load_snapshot(path, with_info=False):
     """Loads a snapshot written by `save_snapshot` (or by training).
+
+    The networks come back as the classes they were saved as (`Generator` / `Discriminator`, or
+    `StyleGAN2Generator` / `StyleGAN2Discriminator`), checked against the snapshot's family.
 
     Returns:
         (G, D, Gs), plus the info dict when `with_info` is set.
@@ -81,8 +99,15 @@ def load_snapshot(path, with_info=False):
                 zf.extract(f"{name}.keras", tmp)
             except KeyError:
                 raise UserError(f"{path}: snapshot has no {name}.keras.") from None
-            nets.append(keras.saving.load_model(os.path.join(tmp, f"{name}.keras"),
-                                                compile=False, safe_mode=True))
+            net = keras.saving.load_model(os.path.join(tmp, f"{name}.keras"), compile=False,
+                                          safe_mode=True)
+            family = getattr(getattr(net, "config", None), "family", None)
+            if family != info["family"]:
+                raise UserError(
+                    f"{path}: {name}.keras holds a {family!r} network, but the snapshot says "
+                    f"{info['family']!r}."
+                )
+            nets.append(net)
     return (*nets, info) if with_info else tuple(nets)
 
 

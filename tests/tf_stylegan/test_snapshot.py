@@ -1,5 +1,6 @@
 """Snapshots: (G, D, Gs) round trip, no pickle, atomic writes, clear errors."""
 
+import json
 import zipfile
 
 import numpy as np
@@ -39,3 +40,66 @@ def test_snapshot_errors(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(UserError, match="bad.zip: not a tf_stylegan snapshot"):
         sg.load_snapshot(bad)
+
+
+def _small_stylegan2():
+    cfg = sg.StyleGAN2Config(resolution=8, fmap_base=32, fmap_max=8, latent_size=8,
+                             dlatent_size=8, mapping_fmaps=8, g_architecture="resnet",
+                             d_architecture="skip")
+    return cfg, sg.StyleGAN2Generator(cfg), sg.StyleGAN2Discriminator(cfg), \
+        sg.StyleGAN2Generator(cfg)
+
+
+def test_stylegan2_snapshot_round_trip(tmp_path):
+    cfg, G, D, Gs = _small_stylegan2()
+    Gs.dlatent_avg.assign(tf.fill([8], 0.5))
+    path = tmp_path / "network-snapshot-000002.zip"
+    sg.save_snapshot(path, G, D, Gs, {"kimg": 2.0})
+    G2, D2, Gs2, info = sg.load_snapshot(path, with_info=True)
+    assert info["family"] == "stylegan2" and info["config"] == cfg.to_dict()
+    assert isinstance(G2, sg.StyleGAN2Generator) and isinstance(Gs2, sg.StyleGAN2Generator)
+    assert isinstance(D2, sg.StyleGAN2Discriminator)
+    assert Gs2.config == cfg
+    z = tf.random.normal([4, 8])
+    np.testing.assert_array_equal(Gs(z, noise="const"), Gs2(z, noise="const"))
+    x = tf.random.normal([4, 8, 8, 3])
+    np.testing.assert_array_equal(D(x), D2(x))
+
+
+def _rewrite_info(path, **changes):
+    # Rewrites snapshot.json inside the zip (as an older or a tampered snapshot would be).
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    info = json.loads(members["snapshot.json"])
+    for key, value in changes.items():
+        if value is None:
+            info.pop(key, None)
+        else:
+            info[key] = value
+    members["snapshot.json"] = json.dumps(info).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def test_snapshots_without_a_family_are_stylegan(tmp_path):
+    cfg = sg.NetworkConfig(resolution=8, fmap_base=32, fmap_max=8, latent_size=8,
+                           dlatent_size=8, mapping_fmaps=8)
+    path = tmp_path / "old.zip"
+    sg.save_snapshot(path, sg.Generator(cfg), sg.Discriminator(cfg), sg.Generator(cfg))
+    _rewrite_info(path, family=None)  # written before StyleGAN2 existed
+    G, D, Gs, info = sg.load_snapshot(path, with_info=True)
+    assert info["family"] == "stylegan"
+    assert isinstance(Gs, sg.Generator) and not isinstance(Gs, sg.StyleGAN2Generator)
+
+
+def test_snapshot_family_must_match_the_networks(tmp_path):
+    _, G, D, Gs = _small_stylegan2()
+    path = tmp_path / "snap.zip"
+    sg.save_snapshot(path, G, D, Gs)
+    _rewrite_info(path, family=None)  # claims StyleGAN, holds StyleGAN2
+    with pytest.raises(UserError, match="snap.zip: G.keras holds a 'stylegan2' network"):
+        sg.load_snapshot(path)
+    _rewrite_info(path, family="stylegan3")
+    with pytest.raises(UserError, match="snap.zip: unknown network family 'stylegan3'"):
+        sg.load_snapshot(path)

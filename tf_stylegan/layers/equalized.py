@@ -5,6 +5,10 @@ ProGAN: a weight is stored as N(0, 1/lrmul) and scaled at runtime by `lrmul * ga
 so that every layer learns at the same speed under Adam. The official code keeps the bias in a
 separate op (`apply_bias`, multiplied by lrmul); the synthesis network adds it after the noise, so
 the bias here is optional and also available as the stand-alone `Bias` layer.
+
+StyleGAN2 keeps the weight rule but uses gain 1 in every weight and multiplies by the activation's
+gain (sqrt(2) for leaky ReLU) after the activation (official `fused_bias_act`): `act_gain` of
+`EqualizedDense` and the `bias_act` function.
 """
 
 import math
@@ -31,10 +35,28 @@ def _scale_cheaper(x, weight, coef):
     return x, w * coef
 
 
+# Gain applied after each activation by StyleGAN2's `fused_bias_act` (its `activation_funcs`).
+ACTIVATION_GAINS = {"linear": 1.0, "lrelu": math.sqrt(2)}
+
+
 def _activate(x, activation):
     if activation == "lrelu":
         return tf.nn.leaky_relu(x, alpha=_LRELU_ALPHA)
     return x
+
+
+def bias_act(x, bias=None, activation="linear", lrmul=1.0, gain=None):
+    """`act(x + bias * lrmul) * gain`, StyleGAN2's `apply_bias_act` / `fused_bias_act`.
+
+    The bias [C] is added on the last axis (NHWC channels, dense features). `gain` defaults to
+    the activation's official gain: sqrt(2) for "lrelu" (alpha 0.2), 1 for "linear".
+    """
+    _check_activation(activation)
+    if bias is not None:
+        x = x + tf.cast(bias, x.dtype) * lrmul
+    x = _activate(x, activation)
+    gain = ACTIVATION_GAINS[activation] if gain is None else gain
+    return x if gain == 1.0 else x * gain
 
 
 def _check_activation(activation):
@@ -81,10 +103,12 @@ class Bias(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="tf_stylegan")
 class EqualizedDense(keras.layers.Layer):
-    """Fully connected layer with equalized learning rate: `act((x @ W) * c + b * lrmul)`.
+    """Fully connected layer with equalized learning rate: `act((x @ W) * c + b * lrmul) * g`.
 
     `W` is initialised N(0, 1/lrmul) and `c = lrmul * gain / sqrt(fan_in)` (official `dense` +
     `apply_bias`). Inputs with more than two axes are flattened, as the official layer does.
+    StyleGAN puts the activation's gain into `gain` (sqrt(2)) and has `g = act_gain = 1`;
+    StyleGAN2 uses `gain=1` and `act_gain=sqrt(2)` after leaky ReLU (official `fused_bias_act`).
 
     Args:
         units: int. Output features.
@@ -93,10 +117,11 @@ class EqualizedDense(keras.layers.Layer):
         use_wscale: bool. Equalized learning rate (False: He init, coefficient lrmul).
         use_bias: bool. Add the bias (zero init, times lrmul).
         activation: "linear" | "lrelu" (leaky ReLU, alpha 0.2).
+        act_gain: float. Multiplies the output after the activation.
     """
 
     def __init__(self, units, gain=math.sqrt(2), lrmul=1.0, use_wscale=True, use_bias=True,
-                 activation="linear", **kwargs):
+                 activation="linear", act_gain=1.0, **kwargs):
         super().__init__(**kwargs)
         _check_activation(activation)
         self.units = int(units)
@@ -105,6 +130,7 @@ class EqualizedDense(keras.layers.Layer):
         self.use_wscale = bool(use_wscale)
         self.use_bias = bool(use_bias)
         self.activation = activation
+        self.act_gain = float(act_gain)
 
     def build(self, input_shape):
         fan_in = int(math.prod(input_shape[1:]))
@@ -129,7 +155,8 @@ class EqualizedDense(keras.layers.Layer):
         x = tf.matmul(x, w)
         if self.use_bias:
             x = x + tf.cast(self.bias, x.dtype) * self.lrmul
-        return _activate(x, self.activation)
+        x = _activate(x, self.activation)
+        return x if self.act_gain == 1.0 else x * self.act_gain
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units)
@@ -138,7 +165,7 @@ class EqualizedDense(keras.layers.Layer):
         return {
             **super().get_config(), "units": self.units, "gain": self.gain, "lrmul": self.lrmul,
             "use_wscale": self.use_wscale, "use_bias": self.use_bias,
-            "activation": self.activation,
+            "activation": self.activation, "act_gain": self.act_gain,
         }
 
 

@@ -8,15 +8,15 @@ Two steps, one module each:
   names, build-function keyword arguments, numpy variables) with a restricted unpickler; see its
   docstring for the security guarantee.
 * A mapping module per architecture copies the official variables onto our Keras networks:
-  `stylegan` for StyleGAN (build function `G_style`, NVlabs/stylegan). StyleGAN2 pickles
-  (`G_main`, NVlabs/stylegan2) will get `stylegan2`; today they are refused with a `UserError`.
+  `stylegan` for StyleGAN (build function `G_style`, NVlabs/stylegan) and `stylegan2` for
+  StyleGAN2 (`G_main`, NVlabs/stylegan2); `transfer` holds what they share.
   `load_official_pickle` picks the mapping in `_mapping_for`.
 """
 
 import os
 
 from tf_stylegan.errors import UserError
-from tf_stylegan.legacy import stylegan
+from tf_stylegan.legacy import stylegan, stylegan2
 from tf_stylegan.legacy.pickle_reader import (
     SUPPORTED_VERSIONS,
     OfficialNetwork,
@@ -45,26 +45,25 @@ def _mapping_for(Gs_net, where):
     if name == "G_style":  # StyleGAN: NVlabs/stylegan training/networks_stylegan.py
         return stylegan
     if name == "G_main":  # StyleGAN2: NVlabs/stylegan2 training/networks_stylegan2.py
-        raise UserError(
-            f"{where}: StyleGAN2 pickles (generator build function G_main) are not supported "
-            "yet; only StyleGAN pickles (G_style) can be loaded."
-        )
+        return stylegan2
     raise UserError(
-        f"{where}: unsupported generator build function {name!r}; only StyleGAN pickles "
-        "(G_style) can be loaded."
+        f"{where}: unsupported generator build function {name!r}; StyleGAN (G_style) and "
+        "StyleGAN2 (G_main) pickles can be loaded."
     )
 
 
 def load_official_pickle(path):
-    """Reads an official StyleGAN pickle (G, D, Gs) into our networks, executing nothing.
+    """Reads an official StyleGAN or StyleGAN2 pickle (G, D, Gs) into our networks, executing
+    nothing from the file.
 
     Returns:
-        (G, D, Gs): `Generator`, `Discriminator`, `Generator`, with every weight, noise buffer
-        and `dlatent_avg` copied.
+        (G, D, Gs): `Generator`, `Discriminator`, `Generator` for StyleGAN, and
+        `StyleGAN2Generator`, `StyleGAN2Discriminator`, `StyleGAN2Generator` for StyleGAN2,
+        with every weight, noise buffer and `dlatent_avg` copied.
 
     Raises:
         UserError: the file is missing, unreadable, unsafe (`UnsafePickleError`), of an
-            unsupported architecture (StyleGAN2 for now), or has a variable left unmapped or of
+            unsupported architecture, or has a variable left unmapped or of
             the wrong shape.
     """
     G_net, D_net, Gs_net = read_official_pickle(path)

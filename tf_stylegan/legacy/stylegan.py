@@ -16,10 +16,14 @@ have to flip `Conv0_up/weight` spatially where the official graph is fused (>= 1
 
 import dataclasses
 
-import numpy as np
-
 from tf_stylegan.config import NetworkConfig
 from tf_stylegan.errors import UserError
+from tf_stylegan.legacy.transfer import (
+    assign_variables,
+    generator_variables,
+    nchw_to_nhwc_const,
+    noise_to_nhwc,
+)
 from tf_stylegan.networks import Discriminator, Generator
 
 # static_kwargs of G_style / G_mapping / G_synthesis / D_basic that are NetworkConfig fields.
@@ -56,14 +60,6 @@ def _conv_layer_index(res_log2, conv_name):
     return 2 * res_log2 - 4 if conv_name == "Conv0_up" else 2 * res_log2 - 3
 
 
-def _nchw_to_nhwc_const(a):
-    return np.transpose(a, [0, 2, 3, 1])
-
-
-def _noise_to_nhwc(a):
-    return np.reshape(a, [1, a.shape[2], a.shape[3], 1])
-
-
 def generator_targets(G):
     """Official variable name -> (our variable, transform) for a `Generator`."""
     cfg = G.config
@@ -78,7 +74,7 @@ def generator_targets(G):
     s = G.synthesis
     for i, e in enumerate(s.epilogues):
         if e.noise is not None:
-            t[f"G_synthesis/noise{i}"] = (e.noise.noise, _noise_to_nhwc)
+            t[f"G_synthesis/noise{i}"] = (e.noise.noise, noise_to_nhwc)
     for res_log2 in range(2, R + 1):
         size = 2**res_log2
         scope = f"G_synthesis/{size}x{size}"
@@ -88,7 +84,7 @@ def generator_targets(G):
             i = _conv_layer_index(res_log2, name)
             e = s.epilogues[i]
             if name == "Const":
-                t[f"{scope}/Const/const"] = (s.const, _nchw_to_nhwc_const)
+                t[f"{scope}/Const/const"] = (s.const, nchw_to_nhwc_const)
             elif name == "Dense":
                 t[f"{scope}/Dense/weight"] = (s.input_dense.weight, None)
             else:
@@ -126,44 +122,11 @@ def discriminator_targets(D):
     return t
 
 
-def _official_generator_variables(net, where):
-    """Flattens G_style's variables into 'G_mapping/...' / 'G_synthesis/...' names."""
-    out = dict(net.variables)
-    for comp_name, scope in (("mapping", "G_mapping"), ("synthesis", "G_synthesis")):
-        comp = net.components.get(comp_name)
-        if comp is None:
-            raise UserError(f"{where}: generator '{net.name}' has no '{comp_name}' component.")
-        for name, value in comp.variables.items():
-            out[f"{scope}/{name}"] = value
-    return out
-
-
-def _assign(targets, variables, where):
-    """Copies every official variable into its target; fails on anything unmapped or mismatched."""
-    # `lod` variables only steer the official graph's growing; ours takes it as a call argument.
-    variables = {k: v for k, v in variables.items() if k.split("/")[-1] != "lod"}
-    unmapped = sorted(set(variables) - set(targets))
-    if unmapped:
-        raise UserError(f"{where}: official variables with no counterpart: {unmapped}")
-    missing = sorted(set(targets) - set(variables))
-    if missing:
-        raise UserError(f"{where}: variables missing from the pickle: {missing}")
-    for name, (var, transform) in targets.items():
-        value = np.asarray(variables[name], dtype=np.float32)
-        if transform is not None:
-            value = transform(value)
-        if tuple(var.shape) != value.shape:
-            raise UserError(
-                f"{where}: shape mismatch for {name}: pickle {value.shape}, ours {tuple(var.shape)}"
-            )
-        var.assign(value)
-
-
 def convert_generator(net, where="pickle"):
     """Builds our `Generator` from an official G_style network (G or Gs) with its weights."""
     cfg = config_from_static_kwargs(net.static_kwargs, where)
     G = Generator(cfg, name=net.name)
-    _assign(generator_targets(G), _official_generator_variables(net, where),
+    assign_variables(generator_targets(G), generator_variables(net, where),
             f"{where}:{net.name}")
     return G
 
@@ -172,7 +135,7 @@ def convert_discriminator(net, where="pickle"):
     """Builds our `Discriminator` from an official D_basic network with its weights."""
     cfg = config_from_static_kwargs(net.static_kwargs, where)
     D = Discriminator(cfg, name=net.name)
-    _assign(discriminator_targets(D), dict(net.variables), f"{where}:{net.name}")
+    assign_variables(discriminator_targets(D), dict(net.variables), f"{where}:{net.name}")
     return D
 
 

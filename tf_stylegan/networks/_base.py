@@ -6,18 +6,24 @@ from tf_stylegan.config import NetworkConfig
 
 
 class ConfigModel(keras.Model):
-    """A keras.Model whose whole architecture follows from one `NetworkConfig`.
+    """A keras.Model whose whole architecture follows from one config (`config_class`).
 
     Sub-layers are created and built in `__init__` (weights exist right after construction, so
-    parameter counts need no forward pass), and `get_config` is the NetworkConfig: `.keras`
-    files rebuild the same layers and then restore the weights.
+    parameter counts need no forward pass), and `get_config` is the config: `.keras` files
+    rebuild the same layers and then restore the weights. `config_class` is `NetworkConfig` for
+    the StyleGAN networks and `StyleGAN2Config` for StyleGAN2's.
     """
 
+    config_class = NetworkConfig
+
     def __init__(self, config, **kwargs):
+        cls = self.config_class
         if isinstance(config, dict):
-            config = NetworkConfig.from_dict(config)
-        if not isinstance(config, NetworkConfig):
-            raise TypeError(f"`config` must be a NetworkConfig. Received: config={config!r}")
+            config = cls.from_dict(config)
+        if not isinstance(config, cls):
+            raise TypeError(
+                f"`config` must be a {cls.__name__}. Received: config={config!r}"
+            )
         super().__init__(**kwargs)
         self.config = config
 

@@ -49,11 +49,15 @@ class Generator(ConfigModel):
         >>> images = G(tf.random.normal([4, 512]), truncation_psi=0.7)
     """
 
+    # The sub-networks of this family (StyleGAN2Generator replaces them).
+    mapping_class = Mapping
+    synthesis_class = Synthesis
+
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
         policy = self.dtype_policy
-        self.mapping = Mapping(self.config, name="mapping", dtype=policy)
-        self.synthesis = Synthesis(self.config, name="synthesis", dtype=policy)
+        self.mapping = self.mapping_class(self.config, name="mapping", dtype=policy)
+        self.synthesis = self.synthesis_class(self.config, name="synthesis", dtype=policy)
         # MEAN aggregation lets each replica update the average under tf.distribute.
         self.dlatent_avg = self.add_weight(
             name="dlatent_avg", shape=(self.mapping.output_features,), initializer="zeros",

@@ -45,15 +45,20 @@ class Mapping(ConfigModel):
         features = in_features
         for i in range(cfg.mapping_layers):
             units = cfg.dlatent_size if i == cfg.mapping_layers - 1 else cfg.mapping_fmaps
-            layer = EqualizedDense(
-                units, gain=math.sqrt(2), lrmul=cfg.mapping_lrmul, use_wscale=cfg.use_wscale,
-                activation="lrelu", name=f"dense{i}", dtype=self.dtype_policy,
-            )
+            layer = self._dense_layer(units, name=f"dense{i}")
             layer.build((None, features))
             self.dense_layers.append(layer)
             features = units
         self.output_features = features
         self.built = True
+
+    def _dense_layer(self, units, name):
+        """One mapping layer: StyleGAN puts the lrelu gain sqrt(2) into the weight."""
+        return EqualizedDense(
+            units, gain=math.sqrt(2), lrmul=self.config.mapping_lrmul,
+            use_wscale=self.config.use_wscale, activation="lrelu", name=name,
+            dtype=self.dtype_policy,
+        )
 
     def call(self, z, labels=None):
         cfg = self.config

@@ -1,0 +1,137 @@
+"""The StyleGAN2 discriminator (Karras et al. 2020, section 4.1; official `D_stylegan2` in
+NVlabs/stylegan2 `training/networks_stylegan2.py`)."""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from tf_stylegan.config import StyleGAN2Config
+from tf_stylegan.errors import UserError
+from tf_stylegan.layers import EqualizedDense, FirConv2D, MinibatchStddev, downsample_2d
+from tf_stylegan.networks._base import ConfigModel
+from tf_stylegan.networks.stylegan2.synthesis import check_full_resolution
+
+
+@keras.saving.register_keras_serializable(package="tf_stylegan")
+class StyleGAN2Discriminator(ConfigModel):
+    """Scores images as real (high) or fake (low), official `D_stylegan2`.
+
+    Every layer has gain 1 in its weight and sqrt(2) after its leaky ReLU. For each resolution
+    2^r, r = R..3, a block: `Conv0` (3x3) and `Conv1_down` (3x3 FIR down-conv, nf(r-1) ->
+    nf(r-2)). The image enters according to `config.d_architecture`:
+      - "resnet" (config F): `FromRGB` (1x1 conv + lrelu) at the top resolution only; each block
+        adds a 1x1 FIR down-conv of its input (no bias, linear),
+        `x = (block(x) + skip(x)) / sqrt(2)`;
+      - "orig": the same without the skips;
+      - "skip": a `FromRGB` at every resolution added to the features, the image
+        FIR-downsampled (`downsample_2d`) from level to level, and a last one at 4x4.
+    Then the head at 4x4: minibatch stddev, 3x3 conv, dense 16*nf(1) -> nf(0) on the NCHW
+    flattened features, and the linear `Output` dense to max(label_size, 1). With labels the
+    score is the output picked by the one-hot label (`sum(out * labels, axis=1)`).
+
+    Args:
+        config: StyleGAN2Config.
+
+    Call arguments:
+        images: [N, resolution, resolution, num_channels].
+        labels: [N, label_size] or None.
+        alpha: StyleGAN's fade-in weight, accepted for the same interface: 1 only.
+
+    Returns:
+        scores: [N, 1].
+    """
+
+    config_class = StyleGAN2Config
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
+        cfg = self.config
+        policy = self.dtype_policy
+        nf = cfg.nf
+        R = cfg.resolution_log2
+        arch = cfg.d_architecture
+        kernel = cfg.resample_kernel
+
+        def conv(filters, in_shape, kernel_size, name, **kw):
+            layer = FirConv2D(filters, kernel_size, resample_kernel=kernel, name=name,
+                              dtype=policy, **kw)
+            layer.build(in_shape)
+            return layer
+
+        def from_rgb(r):
+            size = 2**r
+            return conv(nf(r - 1), (None, size, size, cfg.num_channels), 1,
+                        f"from_rgb{size}", activation="lrelu")
+
+        # from_rgb[r - 2] reads the image at 2^r; "resnet" and "orig" have the top one only.
+        self.from_rgb = [from_rgb(r) if arch == "skip" or r == R else None
+                         for r in range(2, R + 1)]
+        # conv0[r - 3], conv1_down[r - 3], skips[r - 3]: the block of resolution 2^r.
+        self.conv0, self.conv1_down, self.skips = [], [], []
+        for r in range(3, R + 1):
+            size = 2**r
+            shape = (None, size, size, nf(r - 1))
+            self.conv0.append(conv(nf(r - 1), shape, 3, f"conv{size}x{size}",
+                                   activation="lrelu"))
+            self.conv1_down.append(conv(nf(r - 2), shape, 3, f"conv{size}x{size}_down",
+                                        resample="down", activation="lrelu"))
+            if arch == "resnet":
+                self.skips.append(conv(nf(r - 2), shape, 1, f"skip{size}x{size}",
+                                       resample="down", use_bias=False))
+        # 4x4 head.
+        self.mbstd = None
+        channels = nf(1)
+        if cfg.mbstd_group_size > 1:
+            self.mbstd = MinibatchStddev(cfg.mbstd_group_size, cfg.mbstd_num_features,
+                                         name="minibatch_stddev", dtype=policy)
+            channels += cfg.mbstd_num_features
+        self.conv4x4 = conv(nf(1), (None, 4, 4, channels), 3, "conv4x4", activation="lrelu")
+        self.dense0 = EqualizedDense(nf(0), gain=1.0, activation="lrelu", act_gain=math.sqrt(2),
+                                     name="dense0", dtype=policy)
+        self.dense0.build((None, 16 * nf(1)))
+        self.output_dense = EqualizedDense(max(cfg.label_size, 1), gain=1.0, name="output",
+                                           dtype=policy)
+        self.output_dense.build((None, nf(0)))
+        self.built = True
+
+    def call(self, images, labels=None, alpha=1.0):
+        cfg = self.config
+        res = cfg.resolution
+        if images.shape.rank != 4 or tuple(images.shape[1:]) != (res, res, cfg.num_channels):
+            raise UserError(
+                f"StyleGAN2Discriminator expects NHWC images [N, {res}, {res}, "
+                f"{cfg.num_channels}]. Received: shape={images.shape}"
+            )
+        check_full_resolution(cfg, alpha=alpha)
+        arch = cfg.d_architecture
+        y = tf.cast(images, self.compute_dtype)
+        x = None
+        for r in range(cfg.resolution_log2, 2, -1):
+            if arch == "skip" or r == cfg.resolution_log2:
+                t = self.from_rgb[r - 2](y)
+                x = t if x is None else x + t
+            block_in = x
+            x = self.conv1_down[r - 3](self.conv0[r - 3](x))
+            if arch == "resnet":
+                x = (x + self.skips[r - 3](block_in)) * (1 / math.sqrt(2))
+            if arch == "skip":
+                y = downsample_2d(y, cfg.resample_kernel)
+        if arch == "skip":
+            t = self.from_rgb[0](y)
+            x = t if x is None else x + t
+        elif x is None:  # a 4x4 network: the top FromRGB is the 4x4 one
+            x = self.from_rgb[0](y)
+        if self.mbstd is not None:
+            x = self.mbstd(x)
+        x = self.conv4x4(x)  # [N, 4, 4, nf(1)]
+        # The official dense layer flattens NCHW: keep its row order (channel-major).
+        x = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [-1, 16 * cfg.nf(1)])
+        x = self.output_dense(self.dense0(x))
+        if cfg.label_size:
+            if labels is None:
+                raise UserError(
+                    f"This network is conditional (label_size={cfg.label_size}): pass labels."
+                )
+            x = tf.reduce_sum(x * tf.cast(labels, x.dtype), axis=1, keepdims=True)
+        return x

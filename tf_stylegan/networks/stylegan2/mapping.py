@@ -1,0 +1,41 @@
+"""The StyleGAN2 mapping network (official `G_mapping` in NVlabs/stylegan2
+`training/networks_stylegan2.py`)."""
+
+import math
+
+import keras
+
+from tf_stylegan.config import StyleGAN2Config
+from tf_stylegan.layers import EqualizedDense
+from tf_stylegan.networks.mapping import Mapping
+
+
+@keras.saving.register_keras_serializable(package="tf_stylegan")
+class StyleGAN2Mapping(Mapping):
+    """Maps latents z (and optional labels) to per-layer dlatents w, as StyleGAN's `Mapping`.
+
+    The same label embedding, pixel norm, `mapping_layers` dense layers (learning-rate
+    multiplier 0.01, leaky ReLU on the last one too) and broadcast to every synthesis layer; the
+    one difference is where the leaky ReLU's gain goes: every StyleGAN2 weight has gain 1 and
+    the output is multiplied by sqrt(2) after the activation (official `apply_bias_act`). With
+    the same stored weights that is `lrelu(sqrt(2) c W x + sqrt(2) b)`: the bias acts sqrt(2)
+    larger than in StyleGAN, and it learns accordingly.
+
+    Args:
+        config: StyleGAN2Config.
+
+    Call arguments:
+        z: [N, latent_size] float.
+        labels: [N, label_size] float (one-hot), or None when label_size is 0.
+
+    Returns:
+        w: [N, num_layers, dlatent_size].
+    """
+
+    config_class = StyleGAN2Config
+
+    def _dense_layer(self, units, name):
+        return EqualizedDense(
+            units, gain=1.0, lrmul=self.config.mapping_lrmul, activation="lrelu",
+            act_gain=math.sqrt(2), name=name, dtype=self.dtype_policy,
+        )

@@ -1,0 +1,1 @@
+"""Applications on top of the library, used by the command-line tools (never by tf_stylegan)."""

@@ -10,6 +10,10 @@ Examples:
     python generate.py figures --network snapshot.zip --outdir figures --figures 2,3,8
     python generate.py interpolate --network snapshot.zip --seeds 1,2,3 --space w \\
         --frames 60 --fps 30 --out walk.mp4
+    python generate.py project --network snapshot.zip --target photo.png --outdir proj \\
+        --lpips lpips_vgg16.npz --save-video
+    python generate.py images --network snapshot.zip --projected-w proj/photo/projected_w.npz \\
+        --outdir out
     python generate.py export --network snapshot.zip --outdir serving/stylegan --version 1
     python generate.py convert karras2019stylegan-ffhq-1024x1024.pkl ffhq.zip \\
         --export serving/ffhq
@@ -122,8 +126,8 @@ def cli():
 # --- images ---------------------------------------------------------------------------------
 @cli.command()
 @_network_option
-@click.option("--seeds", required=True, callback=_seeds_callback,
-              help="Seeds, e.g. 0-99,123")
+@click.option("--seeds", default=None, callback=_seeds_callback,
+              help="Seeds, e.g. 0-99,123 (or --projected-w)")
 @_truncation_options
 @click.option("--noise", type=click.Choice(["random", "const", "none"]), default="random",
               show_default=True,
@@ -131,14 +135,25 @@ def cli():
 @_label_options
 @click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Output folder")
 @click.option("--grid", is_flag=True, help="Also write grid.png with all images")
+@click.option("--projected-w", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Instead of seeds: render the w of a projected_w.npz (generate.py "
+                   "project) with its noise maps (not --noise) as projNN.png")
 @_user_errors
 def images(network_path, seeds, truncation_psi, truncation_cutoff, noise, class_idx, labels,
-           outdir, grid):
+           outdir, grid, projected_w):
     """One PNG per seed (seedNNNN.png), optionally a grid.
 
     With random noise, the noise of each image is drawn from its seed (stateless), so a seed
-    always gives the same image.
+    always gives the same image. With --projected-w, one PNG per w of the file (projNN.png),
+    rendered with the file's noise maps and no truncation.
     """
+    if projected_w is not None:
+        return _images_from_projected_w(network_path, projected_w, outdir, seeds=seeds,
+                                        truncation_psi=truncation_psi,
+                                        truncation_cutoff=truncation_cutoff,
+                                        class_idx=class_idx, labels=labels, grid=grid or None)
+    if seeds is None:
+        raise click.UsageError("pass --seeds (or --projected-w).")
     import numpy as np
     from tqdm.auto import tqdm
 
@@ -274,6 +289,132 @@ def convert(pkl, out, export_dir, version):
         from tf_stylegan.export import export_saved_model
 
         click.echo(f"Wrote {export_saved_model(Gs, export_dir, version=version)}")
+
+# --- project --------------------------------------------------------------------------------
+PROJECT_VIDEO_FPS = 10  # stylegan2-ada-pytorch's projector.py writes proj.mp4 at 10 fps
+
+@cli.command()
+@_network_option
+@click.option("--target", "targets", required=True, multiple=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="Image to project (repeat for several); fitted to the network as "
+                   "dataset_tool.py fits images")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False),
+              help="Output folder, one subfolder per target (named after the file)")
+@click.option("--num-steps", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Optimisation steps")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=303, show_default=True,
+              help="Seed of the initial noise maps and the noise added to w")
+@click.option("--w-plus", is_flag=True,
+              help="Optimise one w per layer (W+) instead of the official single w")
+@click.option("--transform", type=click.Choice(["center-crop", "pad", "stretch"]),
+              default="center-crop", show_default=True,
+              help="How a target of another size or shape is fitted")
+@click.option("--lpips", "lpips_path", default=None, metavar="PATH",
+              help="LPIPS-VGG16 weights .npz (python -m metrics.lpips convert)  "
+                   "[default: $TF_STYLEGAN_LPIPS]")
+@click.option("--save-video", is_flag=True,
+              help="Also write proj.mp4, target | projection at every step (GIF without ffmpeg)")
+@_label_options
+@_user_errors
+def project(network_path, targets, outdir, num_steps, seed, w_plus, transform, lpips_path,
+            save_video, class_idx, labels):
+    """Find the w and noise maps that reproduce each target image (StyleGAN2's projector).
+
+    \b
+    Per target, in OUTDIR/<file name>/:
+      target.png        the target fitted to the network
+      proj.png          the projection (rendered again by `images --projected-w`)
+      projected_w.npz   w [1, num_layers, dlatent_size] and the noise maps noise0..
+      distances.json    the LPIPS distance at every step
+      proj.mp4          with --save-video (proj.gif without ffmpeg)
+
+    The official algorithm and numbers (NVlabs/stylegan2 projector.py) are in
+    apps/projector.py. Conditional networks project with one label (--class-idx / --labels).
+    """
+    from apps import projector as proj_lib
+    from tf_stylegan.errors import UserError
+
+    names = [os.path.splitext(os.path.basename(t))[0] for t in targets]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UserError(f"--target: several targets are named {repeated[0]!r}; their output "
+                        "folders would clash (rename or copy one).")
+    from tf_stylegan.snapshot import load_network
+
+    lpips = proj_lib.load_lpips_weights(lpips_path)
+    _, _, Gs = load_network(network_path)
+    cfg = Gs.config
+    label_vec = resolve_labels(cfg, class_idx, labels)
+    fitted = [proj_lib.load_target(t, cfg.resolution, cfg.num_channels, transform)
+              for t in targets]
+    projector = proj_lib.Projector(Gs, lpips, labels=label_vec, w_plus=w_plus)
+    for name, target in zip(names, fitted):
+        out = os.path.join(outdir, name)
+        dists = _project_target(projector, target, out, num_steps, seed, save_video, name)
+        click.echo(f"Wrote {out}: LPIPS distance {dists[0]:.4f} -> {dists[-1]:.4f}")
+
+def _project_target(projector, target, out, num_steps, seed, save_video, desc):
+    """Projects one uint8 target [H, W, C], writes its files to `out`; returns the distances."""
+    import json
+
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from apps import projector as proj_lib
+    from apps.video import write_animation
+    from data.images import save_png
+    from tf_stylegan.files import atomic_write
+    from tf_stylegan.images import to_uint8
+
+    def render(state):
+        return np.asarray(to_uint8(projector.synthesize(state.w, state.noise)))[0]
+
+    os.makedirs(out, exist_ok=True)
+    save_png(os.path.join(out, "target.png"), target)
+    dists, final = [], None
+    with tqdm(total=num_steps, desc=desc, unit="step") as bar:
+
+        def tracked():
+            nonlocal final
+            for state in projector.project(target[None] / 127.5 - 1.0, num_steps, seed=seed):
+                dists.append(float(state.dist[0]))
+                bar.update(1)
+                bar.set_postfix(dist=f"{dists[-1]:.4f}")
+                final = state
+                yield state
+
+        if save_video:  # frames: target | projection after each step
+            frames = (np.concatenate([target, render(state)], axis=1) for state in tracked())
+            write_animation(frames, os.path.join(out, "proj.mp4"), fps=PROJECT_VIDEO_FPS)
+        else:
+            for _ in tracked():
+                pass
+    proj_lib.save_projected_w(os.path.join(out, "projected_w.npz"), final.w, final.noise)
+    save_png(os.path.join(out, "proj.png"), render(final))
+    with atomic_write(os.path.join(out, "distances.json")) as f:
+        json.dump({"lpips": dists}, f)
+    return dists
+
+def _images_from_projected_w(network_path, path, outdir, **other_options):
+    """`images --projected-w`: projNN.png for each w of the file, with its noise maps."""
+    import numpy as np
+
+    from apps import projector as proj_lib
+    from data.images import save_png
+    from tf_stylegan.images import to_uint8
+    from tf_stylegan.snapshot import load_network
+
+    given = [f"--{k.replace('_', '-')}" for k, v in other_options.items() if v is not None]
+    if given:
+        raise click.UsageError(f"--projected-w renders the file's w as it is: {given[0]} does "
+                               "not apply.")
+    _, _, Gs = load_network(network_path)
+    w, noise = proj_lib.load_projected_w(path, Gs)
+    images = np.asarray(to_uint8(proj_lib.synthesize(Gs, w, noise)))
+    for i, image in enumerate(images):
+        save_png(os.path.join(outdir, f"proj{i:02d}.png"), image)
+    click.echo(f"Wrote {len(images)} image(s) to {outdir}")
 
 if __name__ == "__main__":
     cli()

@@ -101,12 +101,12 @@ def test_generate(tmp_path, monkeypatch):
                       "--outdir", tmp_path / "out"), "a bug in the library")
 
 
-def test_generate_convert_refuses_stylegan2_and_unsafe_pickles(tmp_path):
+def test_generate_convert_refuses_mismatched_and_unsafe_pickles(tmp_path):
     data = open(os.path.join(FIXTURES, "official", "official-r32.pkl"), "rb").read()
-    stylegan2 = tmp_path / "stylegan2.pkl"  # the generator's build function renamed to G_main
-    stylegan2.write_bytes(data.replace(b"X\x07\x00\x00\x00G_style", b"X\x06\x00\x00\x00G_main"))
-    assert_one_line_error(invoke(generate.cli, "convert", stylegan2, tmp_path / "out.zip"),
-                          "stylegan2.pkl", "StyleGAN2 pickles", "not supported yet")
+    mixed = tmp_path / "mixed.pkl"  # a StyleGAN pickle whose generator claims to be G_main
+    mixed.write_bytes(data.replace(b"X\x07\x00\x00\x00G_style", b"X\x06\x00\x00\x00G_main"))
+    assert_one_line_error(invoke(generate.cli, "convert", mixed, tmp_path / "out.zip"),
+                          "mixed.pkl", "built by 'G_synthesis'", "'G_synthesis_stylegan2'")
     unsafe = tmp_path / "unsafe.pkl"
     unsafe.write_bytes(b"\x80\x03cos\nsystem\nX\x04\x00\x00\x00trueq\x00\x85q\x01Rq\x02.")
     assert_one_line_error(invoke(generate.cli, "convert", unsafe, tmp_path / "out.zip"),

@@ -103,3 +103,47 @@ def test_snapshot_family_must_match_the_networks(tmp_path):
     _rewrite_info(path, family="stylegan3")
     with pytest.raises(UserError, match="snap.zip: unknown network family 'stylegan3'"):
         sg.load_snapshot(path)
+
+
+def test_snapshot_taken_during_growing_renders_its_level_upscaled(tmp_path):
+    # Official Gs keeps its `lod`: a network saved while training at 16x16 renders 16x16 images,
+    # nearest-upscaled to the full 32x32 (recursive G_synthesis, upscale2d by 2**floor(lod)).
+    cfg = sg.NetworkConfig(resolution=32, fmap_base=64, fmap_max=16, latent_size=16,
+                           dlatent_size=16, mapping_fmaps=16, mapping_layers=2)
+    G, D, Gs = sg.Generator(cfg), sg.Discriminator(cfg), sg.Generator(cfg)
+    z = tf.random.normal([3, 16], seed=4)
+    kw = dict(noise="const", truncation_psi=1.0)  # w = mapping(z), as synthesis gets below
+    level16 = Gs(z, resolution=16, **kw).numpy()
+    fading = Gs(z, resolution=16, alpha=0.25, **kw).numpy()  # lod 1.75
+    full = Gs(z, **kw).numpy()
+    for lod, expected in ((1.0, level16), (1.75, fading)):
+        Gs.lod = lod
+        path = tmp_path / f"lod{lod}.zip"
+        sg.save_snapshot(path, G, D, Gs, {"lod": lod})
+        _, _, loaded = sg.load_snapshot(path)
+        assert loaded.lod == lod and loaded.synthesis.lod == lod
+        images = loaded(z, **kw).numpy()
+        assert images.shape == (3, 32, 32, 3)
+        # Constant over 2x2 blocks, and equal to the 16x16 output upscaled.
+        np.testing.assert_array_equal(images[:, 0::2, 0::2], images[:, 1::2, 1::2])
+        np.testing.assert_array_equal(images[:, 0::2, 1::2], images[:, 1::2, 0::2])
+        np.testing.assert_allclose(images[:, ::2, ::2], expected, atol=1e-6)
+        # The synthesis alone renders the same level (the metrics call it directly).
+        w = loaded.mapping(z)
+        np.testing.assert_allclose(loaded.synthesis(w, noise="const")[:, ::2, ::2], expected,
+                                   atol=1e-6)
+        # Asking for the full network.
+        loaded.lod = 0
+        np.testing.assert_allclose(loaded(z, **kw), full, atol=1e-6)
+    with pytest.raises(UserError, match=r"`lod` must be in \[0, 3\]"):
+        Gs.lod = 3.5
+
+
+def test_stylegan2_networks_have_no_lod():
+    cfg = sg.StyleGAN2Config(resolution=8, fmap_base=32, fmap_max=16, latent_size=16,
+                             dlatent_size=16, mapping_fmaps=16, mapping_layers=2)
+    G = sg.StyleGAN2Generator(cfg)
+    assert G.lod == 0.0
+    G.lod = 0  # accepted: nothing to change
+    with pytest.raises(UserError, match="does not grow"):
+        G.lod = 1.0

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from tf_stylegan import rng
+from tf_stylegan.errors import UserError
 from tf_stylegan.networks._base import ConfigModel
 from tf_stylegan.networks.mapping import Mapping
 from tf_stylegan.networks.synthesis import Synthesis, check_resolution
@@ -28,6 +29,9 @@ class Generator(ConfigModel):
 
     Args:
         config: NetworkConfig.
+        lod: float. The level of detail rendered when no `resolution` is given (see
+            `Synthesis`): a snapshot taken during progressive growing renders its level,
+            nearest-upscaled to full size, as the official Gs with its `lod` does.
 
     Call arguments:
         z: [N, latent_size].
@@ -53,17 +57,40 @@ class Generator(ConfigModel):
     mapping_class = Mapping
     synthesis_class = Synthesis
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, config, lod=0.0, **kwargs):
         super().__init__(config, **kwargs)
         policy = self.dtype_policy
         self.mapping = self.mapping_class(self.config, name="mapping", dtype=policy)
-        self.synthesis = self.synthesis_class(self.config, name="synthesis", dtype=policy)
+        # Only a growing family's synthesis takes `lod` (StyleGAN2's does not grow).
+        lod_kwargs = {"lod": lod} if lod else {}
+        self.synthesis = self.synthesis_class(self.config, name="synthesis", dtype=policy,
+                                              **lod_kwargs)
         # MEAN aggregation lets each replica update the average under tf.distribute.
         self.dlatent_avg = self.add_weight(
             name="dlatent_avg", shape=(self.mapping.output_features,), initializer="zeros",
             trainable=False, aggregation="mean",
         )
         self.built = True
+
+    @property
+    def lod(self):
+        """The synthesis' default level of detail (see `Synthesis`; 0 for StyleGAN2)."""
+        return getattr(self.synthesis, "lod", 0.0)
+
+    @lod.setter
+    def lod(self, value):
+        if not hasattr(self.synthesis, "lod"):
+            if float(value) == 0.0:
+                return
+            raise UserError(f"{type(self).__name__} does not grow progressively: lod must be "
+                            f"0. Received: lod={value}")
+        self.synthesis.lod = value
+
+    def get_config(self):
+        config = super().get_config()
+        if self.lod:
+            config["lod"] = self.lod
+        return config
 
     def update_dlatent_avg(self, w):
         """`avg <- mean_batch(w[:, 0]) + beta * (avg - mean_batch(w[:, 0]))` (official lerp)."""

@@ -19,6 +19,7 @@ from tf_stylegan.layers import (
     lerp_clip,
     upscale2d,
 )
+from tf_stylegan.errors import UserError
 from tf_stylegan.layers.noise import check_noise_mode
 from tf_stylegan.networks._base import ConfigModel
 
@@ -133,8 +134,16 @@ class Synthesis(ConfigModel):
     computed); during a fade-in the output is `lerp(upscale(ToRGB(previous block)),
     ToRGB(new block), alpha)`, the official `lerp_clip` with alpha = 1 - frac(lod).
 
+    `lod` is the level of detail the network renders at when no `resolution` is given: 0 (full
+    resolution) for a fully grown network; a snapshot taken during progressive growing keeps
+    the lod of that moment, as the official networks keep their `lod` variable. Then the
+    network renders the level `resolution >> floor(lod)` with alpha = 1 - frac(lod) and
+    nearest-upscales it by 2**floor(lod) to full size, as the official recursive `G_synthesis`
+    does. Set `lod = 0` to render the full network instead.
+
     Args:
         config: NetworkConfig.
+        lod: float in [0, log2(resolution) - 2]: the level rendered by default (0).
 
     Call arguments:
         w: [N, num_layers, dlatent_size]. Only the first `2*log2(resolution)-2` layers are used.
@@ -148,12 +157,13 @@ class Synthesis(ConfigModel):
         images: [N, resolution, resolution, num_channels], nominally in [-1, 1].
     """
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, config, lod=0.0, **kwargs):
         super().__init__(config, **kwargs)
         cfg = self.config
         policy = self.dtype_policy
         nf = cfg.nf
         R = cfg.resolution_log2
+        self.lod = lod
 
         def epilogue(layer_idx, res_log2):
             return LayerEpilogue(
@@ -210,6 +220,30 @@ class Synthesis(ConfigModel):
         self.built = True
 
     @property
+    def lod(self):
+        """The level of detail rendered when no `resolution` is given (0: full resolution)."""
+        return self._lod
+
+    @lod.setter
+    def lod(self, value):
+        value = float(value)
+        top = self.config.resolution_log2 - 2
+        if not 0.0 <= value <= top:
+            raise UserError(f"`lod` must be in [0, {top}] for a {self.config.resolution}x"
+                            f"{self.config.resolution} network. Received: lod={value}")
+        self._lod = value
+
+    def default_level(self):
+        """(resolution, alpha, upscale factor) of the level rendered for `resolution=None`."""
+        level = math.floor(self._lod)
+        return self.config.resolution >> level, 1.0 - (self._lod - level), 2**level
+
+    def get_config(self):
+        config = super().get_config()
+        config["lod"] = self._lod
+        return config
+
+    @property
     def noise_buffers(self):
         """The stored per-layer noise variables [1, H, W, 1] (official `noise0..`), or []."""
         return [e.noise.noise for e in self.epilogues if e.noise is not None]
@@ -221,6 +255,9 @@ class Synthesis(ConfigModel):
 
     def call(self, w, noise="random", resolution=None, alpha=1.0, seed=None):
         cfg = self.config
+        factor = 1
+        if resolution is None and self._lod > 0:
+            resolution, alpha, factor = self.default_level()
         check_noise_mode(noise)
         res_log2 = check_resolution(resolution, cfg)
         num_layers = 2 * res_log2 - 2
@@ -258,4 +295,4 @@ class Synthesis(ConfigModel):
         if res_log2 > 2 and not _is_one(alpha):
             old = upscale2d(self.to_rgb[res_log2 - 3](prev))
             images = lerp_clip(old, images, alpha)
-        return images
+        return upscale2d(images, factor)

@@ -76,14 +76,13 @@ def main(ctx, dataset, data_dir, preset, mirror, total_kimg, gpus, loss, mixed_p
     Progressive growing, R1, Gs averaging and the official per-resolution tables; see
     configs/ for the presets and `--dry-run` for what a command will do.
     """
-    from training import loop
+    from training import launch, loop
 
     try:
-        loop.run(dataset=dataset, data_dir=data_dir, preset=preset, mirror=mirror,
-                total_kimg=total_kimg, gpus=gpus, loss=loss, mixed_precision=mixed_precision,
-                xla=xla, seed=seed, outdir=outdir, resume=resume, metrics=metrics,
-                overrides=overrides,
-                dry_run=dry_run, progress=progress)
+        launch.run(dataset=dataset, data_dir=data_dir, preset=preset, mirror=mirror,
+                   total_kimg=total_kimg, gpus=gpus, loss=loss, mixed_precision=mixed_precision,
+                   xla=xla, seed=seed, outdir=outdir, resume=resume, metrics=metrics,
+                   overrides=overrides, dry_run=dry_run, progress=progress)
     except (ValueError, FileNotFoundError) as e:
         ctx.fail(str(e))
     except loop.NonFiniteError as e:

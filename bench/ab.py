@@ -7,7 +7,7 @@ The optimizations are switched by module constants read at trace time:
     coefficient to the smaller of input and weight;
   - `tf_stylegan.networks.synthesis._FUSE_NORM_STYLE`: instance norm + style modulation as one
     affine map.
-Each variant gets its own trace of `Trainer._make_step` on one Trainer (same weights); the
+Each variant gets its own trace of `TrainStep.make_function` on one Trainer (same weights); the
 variants' steps are then timed interleaved, round-robin, so that the load of a shared machine
 hits all variants alike, and the median per variant is reported.
 
@@ -72,9 +72,9 @@ def main(argv=None):
             steps = {}
             for name in names:
                 _set(name)
-                steps[name] = trainer._make_step(res, b)
+                steps[name] = trainer.step.make_function(res, b)
                 steps[name](reals, labels, alpha, tf.constant([0, 0], tf.int32))  # trace
-                int(trainer._acc_steps.numpy())
+                int(trainer.step.totals.steps.numpy())
             _set("all")  # the library defaults
             times = {name: [] for name in names}
             for i in range(args.rounds):
@@ -82,7 +82,7 @@ def main(argv=None):
                     seed = tf.constant([1, i], tf.int32)
                     t0 = time.perf_counter()
                     steps[name](reals, labels, alpha, seed)
-                    int(trainer._acc_steps.numpy())
+                    int(trainer.step.totals.steps.numpy())
                     times[name].append(time.perf_counter() - t0)
             base = float(np.median(times[names[0]]))
             for name in names:

@@ -35,9 +35,9 @@ EQUIVALENT = dict(network=dict(mbstd_group_size=0, use_noise=False, style_mixing
 # The weights exempt from the 1e-6 agreement, with the reason. The 4x4 const layer's bias is
 # added to an input that is the same for every sample (no noise here), passes a leaky ReLU that
 # is linear on all of it, and is then removed again by instance norm: its true gradient is 0,
-# so its gradient is float32 rounding noise, which differs with the summation order. With
-# beta1 = 0, Adam moves it by up to lr = 1e-3 in either direction along the sign of that noise
-# (observed <= 7e-5 per step); it still has to stay within 2e-4.
+# so its gradient is float32 rounding noise, which differs with the summation order, and Adam
+# moves it along the sign of that noise (observed <= 7e-5 per step, where every other value
+# agrees to 1e-6); it still has to stay within 2e-4.
 EXEMPT = {"G/synthesis/epilogue0/bias/bias": "true gradient 0 (bias before instance norm)"}
 
 
@@ -95,7 +95,6 @@ def test_mirrored_two_replicas_equal_one_device(tiny_data):
     assert moved > 1e-3, moved
 
 
-
 def _replica_images(t):
     """The training-mode images each of 2 replicas makes of the SAME latents, labels and seed
     through the step's own G call (`StyleGANLosses.generate`)."""
@@ -135,6 +134,7 @@ def test_each_replica_draws_its_own_noise_and_mixing(tiny_data, network, differ)
         assert np.std(first - second) > 1e-3
     else:
         np.testing.assert_allclose(first, second, rtol=0, atol=1e-6)
+
 
 _WORKER = r"""
 import os, sys, json

@@ -41,13 +41,17 @@ def test_one_step_lowers_the_loss_of_each_network(tiny_data):
     end = t.step.loss_values(res, batch, reals, labels, alpha, seed)  # new D, new G
 
     # D's update lowered D's loss on these inputs and G's update lowered G's loss against the
-    # D it was taken with (measured: D 2.257 -> 2.219, G 0.556 -> 0.417); a flipped sign raises
-    # them by about as much.
+    # D it was taken with (measured: D 2.257 -> 2.219, G 0.556 -> 0.417); a gradient of the
+    # wrong sign raises them by about as much.
     assert mid["Loss/D"] < start["Loss/D"] - 1e-3, (start, mid)
     assert end["Loss/G"] < mid["Loss/G"] - 1e-3, (mid, end)
-    # ...and the D update made D's job easier: higher real scores relative to fake ones.
+    # The same in D's scores, which do not depend on how the losses are written (a loss of the
+    # wrong sign is also minimized, and reported, with the wrong sign): D's update separated
+    # the real scores from the fake ones (measured: gap -0.88 -> -0.84), and G's update raised
+    # the scores the new D gives G's fakes (0.43 -> 0.57).
     assert (mid["Loss/scores/real"] - mid["Loss/scores/fake"]
-            > start["Loss/scores/real"] - start["Loss/scores/fake"])
+            > start["Loss/scores/real"] - start["Loss/scores/fake"] + 1e-2), (start, mid)
+    assert end["Loss/scores/fake"] > mid["Loss/scores/fake"] + 1e-2, (mid, end)
 
 
 def _bright_dataset(directory, value=210, resolution=8, num_images=32):

@@ -49,6 +49,9 @@ _EXAMPLES = __doc__.split("Examples:", 1)[1]
                    "lsun-cat, config-b..config-f, mix0/mix50/mix90/mix100, demo) or a YAML path. "
                    "[default: the dataset name if such a preset exists]")
 @click.option("--mirror/--no-mirror", default=None, help="Mirror augment. [default: preset]")
+@click.option("--cond/--no-cond", default=None,
+              help="Condition the networks on the dataset's labels (official default: off, "
+                   "labels are opt-in). [default: preset]")
 # --- Training length and hardware ---
 @click.option("--total-kimg", type=float, default=None, help="Training length in kimg.")
 @click.option("--gpus", type=int, default=None,
@@ -74,21 +77,20 @@ _EXAMPLES = __doc__.split("Examples:", 1)[1]
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and schedule and exit.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar within each tick.")
 @_user_errors
-def main(dataset, data_dir, preset, mirror, total_kimg, gpus, loss, mixed_precision, xla,
+def main(dataset, data_dir, preset, mirror, cond, total_kimg, gpus, loss, mixed_precision, xla,
          seed, metrics, outdir, resume, overrides, dry_run, progress):
     """Train StyleGAN (Karras et al. 2019) as the official code does.
 
     Progressive growing, R1, Gs averaging and the official per-resolution tables; see
     configs/ for the presets and `--dry-run` for what a command will do.
     """
-    from training import loop
+    from training import launch, loop
 
     try:
-        loop.run(dataset=dataset, data_dir=data_dir, preset=preset, mirror=mirror,
-                total_kimg=total_kimg, gpus=gpus, loss=loss, mixed_precision=mixed_precision,
-                xla=xla, seed=seed, outdir=outdir, resume=resume, metrics=metrics,
-                overrides=overrides,
-                dry_run=dry_run, progress=progress)
+        launch.run(dataset=dataset, data_dir=data_dir, preset=preset, mirror=mirror, cond=cond,
+                   total_kimg=total_kimg, gpus=gpus, loss=loss, mixed_precision=mixed_precision,
+                   xla=xla, seed=seed, outdir=outdir, resume=resume, metrics=metrics,
+                   overrides=overrides, dry_run=dry_run, progress=progress)
     except loop.NonFiniteError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(3)

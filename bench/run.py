@@ -1,7 +1,7 @@
 """Throughput and memory benchmark of tf-stylegan (issue 7).
 
 Measures, per progressive-growing level (8 .. 256) and per configuration:
-  - training images/s of the training loop's own traced step (`training.loop.Trainer.step_fn`):
+  - training images/s of the training loop's own traced step (`training.step.TrainStep.function`):
     one D step with R1 + the Gs moving average + one G step, the official loop order; with the
     input pipeline off (constant uint8 tensors) and on (`TFRecordDataset.iterate` over a small
     dataset written to a temp dir);
@@ -141,7 +141,7 @@ def _constant_batch(res, batch, channels, label_size, seed=0):
 
 def _sync(trainer):
     # One scalar read: waits for every queued op of the step (the loop's own step counter).
-    return int(trainer._acc_steps.numpy())
+    return int(trainer.step.totals.steps.numpy())
 
 
 def worker_group(spec):
@@ -161,7 +161,7 @@ def worker_group(spec):
         seeds = [tf.constant([seed_base, i], tf.int32) for i in range(2 * (spec["warmup"] + steps)
                                                                       + 1)]
         # --- Training, input pipeline off: constant tensors. ---
-        step = trainer.step_fn(res)  # the loop's own traced train step for this level
+        step = trainer.step.function(res, batch)  # the loop's own traced step of this level
         reals, labels = _constant_batch(res, batch, ws["channels"], ws["label_size"])
         peak_ok = _reset_peak()
         t0 = time.perf_counter()
@@ -169,7 +169,7 @@ def worker_group(spec):
             step(reals, labels, alpha, seeds[i])
         _sync(trainer)
         warm_s = time.perf_counter() - t0
-        traces0 = trainer.trace_counts[res]
+        traces0 = trainer.step.trace_counts[res]
         t0 = time.perf_counter()
         for i in range(steps):
             step(reals, labels, alpha, seeds[spec["warmup"] + i])
@@ -178,9 +178,9 @@ def worker_group(spec):
         _emit({"kind": "train", **common, "pipeline": "off", "seconds": dt,
                "sec_per_step": dt / steps, "img_per_s": batch * steps / dt,
                "warmup_seconds": warm_s, "traces_before": traces0,
-               "traces_after": trainer.trace_counts[res],
+               "traces_after": trainer.step.trace_counts[res],
                "peak_rss_mb": _vm_hwm_mb() if peak_ok else None,
-               "step_fn": "training.loop.Trainer.step_fn"})
+               "step_fn": "training.step.TrainStep.function"})
         # --- Training, input pipeline on: the TFRecord reader feeds the same step. ---
         if res > spec.get("pipeline_max_res", 10**9):
             it = None
@@ -191,7 +191,7 @@ def worker_group(spec):
             x, y = next(it)
             step(x, y, alpha, seeds[k])  # fills the prefetch buffer
             _sync(trainer)
-            traces0 = trainer.trace_counts[res]
+            traces0 = trainer.step.trace_counts[res]
             t0 = time.perf_counter()
             for i in range(steps):
                 x, y = next(it)
@@ -200,9 +200,9 @@ def worker_group(spec):
             dt = time.perf_counter() - t0
             _emit({"kind": "train", **common, "pipeline": "on", "seconds": dt,
                    "sec_per_step": dt / steps, "img_per_s": batch * steps / dt,
-                   "traces_before": traces0, "traces_after": trainer.trace_counts[res],
+                   "traces_before": traces0, "traces_after": trainer.step.trace_counts[res],
                    "peak_rss_mb": _vm_hwm_mb() if peak_ok else None,
-                   "step_fn": "training.loop.Trainer.step_fn"})
+                   "step_fn": "training.step.TrainStep.function"})
         del it
         # --- Reader alone. ---
         if spec.get("reader"):
@@ -232,7 +232,7 @@ def _time_inference(trainer, res, batch, steps, warmup, xla, label_size):
     import numpy as np
     import tensorflow as tf
 
-    Gs = trainer.Gs
+    Gs = trainer.networks.Gs
     traces = [0]
 
     def gen(z, labels):
@@ -286,18 +286,17 @@ def worker_checks(spec):
             [8, trainer.net_cfg.latent_size]), tf.float32)
 
         def g_out():
-            return tf.cast(trainer.G(z, zl, truncation_psi=1.0, noise="const", resolution=res,
-                                     alpha=1.0), tf.float32).numpy()
+            G = trainer.networks.G
+            return tf.cast(G(z, zl, truncation_psi=1.0, noise="const", resolution=res, alpha=1.0),
+                           tf.float32).numpy()
 
         out0 = g_out()
-        step = trainer.step_fn(res)
-        per_step, prev = [], np.zeros(6)
+        step = trainer.step.function(res, batch)
+        per_step = []
         for i in range(steps):
-            step(reals, labels, alpha, tf.constant([7, i], tf.int32))
-            acc = trainer._acc.numpy().astype(np.float64)
-            per_step.append(acc - prev)
-            prev = acc
-        return out0, np.array(per_step), g_out()
+            stats = step(reals, labels, alpha, tf.constant([7, i], tf.int32))
+            per_step.append([float(stats["Loss/D"]), float(stats["Loss/G"])])
+        return out0, np.array(per_step, np.float64), g_out()
 
     ref = run("fp32", False)
     for name, (precision, xla) in (("mixed_bfloat16", ("mixed", False)), ("xla", ("fp32", True))):
@@ -307,7 +306,7 @@ def worker_checks(spec):
             return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
 
         d_rel = np.abs(got[1][:, 0] - ref[1][:, 0]) / np.maximum(np.abs(ref[1][:, 0]), 1e-3)
-        g_rel = np.abs(got[1][:, 5] - ref[1][:, 5]) / np.maximum(np.abs(ref[1][:, 5]), 1e-3)
+        g_rel = np.abs(got[1][:, 1] - ref[1][:, 1]) / np.maximum(np.abs(ref[1][:, 1]), 1e-3)
         _emit({"kind": "check", "variant": name, "widths": spec["widths"], "resolution": res,
                "batch": batch, "steps": steps,
                "G_out_rel_diff_init": rel(got[0], ref[0]),
@@ -316,8 +315,8 @@ def worker_checks(spec):
                "G_loss_rel_diff_per_step": [float(v) for v in g_rel],
                "D_loss_ref": [float(v) for v in ref[1][:, 0]],
                "D_loss": [float(v) for v in got[1][:, 0]],
-               "G_loss_ref": [float(v) for v in ref[1][:, 5]],
-               "G_loss": [float(v) for v in got[1][:, 5]]})
+               "G_loss_ref": [float(v) for v in ref[1][:, 1]],
+               "G_loss": [float(v) for v in got[1][:, 1]]})
 
 
 def worker_mem1024(spec):
@@ -347,18 +346,19 @@ def worker_profile(spec):
     batch, steps = int(spec["batch"][str(res)]), int(spec["steps"][str(res)])
     reals, labels = _constant_batch(res, batch, ws["channels"], ws["label_size"])
     alpha = tf.constant(1.0, tf.float32)
-    step = trainer.step_fn(res)
+    step = trainer.step.function(res, batch)
     for i in range(spec["warmup"]):
         step(reals, labels, alpha, tf.constant([1, i], tf.int32))
     _sync(trainer)
     # Sub-parts, timed separately (the same per-replica functions the step runs).
-    d_fn = tf.function(lambda r, y, a, s: trainer._d_replica(res, batch, r, y, a, s))
-    g_fn = tf.function(lambda a, s: trainer._g_replica(res, batch, a, s))
-    from training.loop import process_reals  # noqa: F401  (the step's input processing)
+    d_fn = tf.function(lambda r, y, a, s: trainer.step.replica_gradients("D", res, batch, r, y,
+                                                                         a, s))
+    g_fn = tf.function(lambda r, y, a, s: trainer.step.replica_gradients("G", res, batch, r, y,
+                                                                         a, s))
 
     parts = {}
     for name, call in (("D_step_grads", lambda s: d_fn(reals, labels, alpha, s)),
-                       ("G_step_grads", lambda s: g_fn(alpha, s))):
+                       ("G_step_grads", lambda s: g_fn(reals, labels, alpha, s))):
         call(tf.constant([3, 0], tf.int32))
         times = []
         for i in range(steps):

@@ -105,9 +105,9 @@ def test_dry_run_prints_config_and_schedule(data_dir):
     assert len(lines) == 3
     result = CliRunner().invoke(run_training.main, [
         "--dataset", "tiny", "--data-dir", str(data_dir), "--config", "ffhq",
-        "--set", "cond=true", "--dry-run"])
+        "--cond", "--dry-run"])
     options = yaml.safe_load(result.output.split("\nSchedule")[0])
-    assert options["network"]["label_size"] == 3
+    assert options["training"]["cond"] is True and options["network"]["label_size"] == 3
 
 
 def test_cli_errors(data_dir, tmp_path):

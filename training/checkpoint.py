@@ -1,10 +1,15 @@
-"""Resumable training checkpoints: networks, Gs, optimizers, counters, schedule and RNG state.
+"""Resumable training checkpoints: G, D, Gs, both Adams, the run's counters and the loss scales.
 
 A `tf.train.Checkpoint` under `<run_dir>/checkpoints/` managed by a `tf.train.CheckpointManager`
 (max_to_keep=2). TensorFlow writes the data files first and then replaces the `checkpoint` index
 file atomically, so a process killed during a save leaves the previous checkpoint as the latest
-valid one. The variables of each network and optimizer are saved as ordered lists (their order
-is fixed by the NetworkConfig), which keeps the checkpoint independent of Keras' object graph.
+valid one.
+
+Every value is stored under a name that says what it is, never a position: `G/mapping/dense0/
+weight`, `D_opt/m/conv4x4/bias` (Adam's first moment of that weight), `state/cur_nimg`,
+`loss_scale/G/scale`. Restoring is strict (`RunCheckpoint.restore`): a checkpoint that lacks a value
+this run has, holds one it does not have (another network), or has a different shape fails with
+an error naming the checkpoint and the first differences, before anything is assigned.
 
 The RNG needs no generator state: every random draw of a step is stateless, seeded by
 `(run_seed, step)`, and the data pipeline's shuffle seed is derived from the run seed and the
@@ -19,7 +24,13 @@ import tensorflow as tf
 
 from tf_stylegan.errors import UserError
 
-__all__ = ["TrainState", "latest_checkpoint", "make_checkpoint"]
+from .networks import optimizer_variables, variables_by_name
+
+__all__ = ["RunCheckpoint", "TrainState", "checkpoint_values", "latest_checkpoint"]
+
+_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+# Written by tf.train.Checkpoint itself, not by the run.
+_BOOKKEEPING = ("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH")
 
 
 class TrainState(tf.Module):
@@ -35,43 +46,109 @@ class TrainState(tf.Module):
         train_time: seconds spent training (summed over resumes).
     """
 
+    NAMES = ("cur_nimg", "step", "tick", "tick_start_nimg", "lod_key", "run_seed",
+             "nonfinite_total", "train_time")
+
     def __init__(self, run_seed: int = 0):
         super().__init__(name="train_state")
-        self.cur_nimg = tf.Variable(0, dtype=tf.int64, trainable=False, name="cur_nimg")
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.tick = tf.Variable(0, dtype=tf.int64, trainable=False, name="tick")
-        self.tick_start_nimg = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                           name="tick_start_nimg")
-        self.lod_key = tf.Variable([-1, -1], dtype=tf.int64, trainable=False, name="lod_key")
-        self.run_seed = tf.Variable(int(run_seed), dtype=tf.int64, trainable=False,
-                                    name="run_seed")
-        self.nonfinite_total = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                           name="nonfinite_total")
+        int64 = dict(dtype=tf.int64, trainable=False)
+        self.cur_nimg = tf.Variable(0, name="cur_nimg", **int64)
+        self.step = tf.Variable(0, name="step", **int64)
+        self.tick = tf.Variable(0, name="tick", **int64)
+        self.tick_start_nimg = tf.Variable(0, name="tick_start_nimg", **int64)
+        self.lod_key = tf.Variable([-1, -1], name="lod_key", **int64)
+        self.run_seed = tf.Variable(int(run_seed), name="run_seed", **int64)
+        self.nonfinite_total = tf.Variable(0, name="nonfinite_total", **int64)
         self.train_time = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_time")
 
-
-class _VariableList(tf.Module):
-    """A fixed, ordered list of variables (Keras variables are saved through their tf.Variable)."""
-
-    def __init__(self, variables, name):
-        super().__init__(name=name)
-        self.variables_list = [getattr(v, "value", v) if not isinstance(v, tf.Variable) else v
-                               for v in variables]
+    def by_name(self) -> dict[str, tf.Variable]:
+        return {name: getattr(self, name) for name in self.NAMES}
 
 
-def make_checkpoint(G, D, Gs, G_opt, D_opt, state: TrainState, extra=None) -> tf.train.Checkpoint:
-    """The checkpoint object of a run. `extra`: optional {name: [variables]} (e.g. loss scales)."""
-    items = dict(
-        G=_VariableList(G.weights, "G"),
-        D=_VariableList(D.weights, "D"),
-        Gs=_VariableList(Gs.weights, "Gs"),
-        G_opt=_VariableList(G_opt.variables, "G_opt"),
-        D_opt=_VariableList(D_opt.variables, "D_opt"),
-        state=state,
-    )
-    for name, variables in (extra or {}).items():
-        items[name] = _VariableList(variables, name)
-    return tf.train.Checkpoint(**items)
+def _tf_variable(v):
+    # A Keras variable wraps the tf.Variable that a tf.train.Checkpoint can save.
+    return v if isinstance(v, tf.Variable) else v.value
+
+
+def checkpoint_values(networks, state: TrainState, loss_scale) -> dict[str, tf.Variable]:
+    """Everything a checkpoint holds, keyed by the name it is stored under.
+
+    Args:
+        networks: training.networks.Networks (G, D, Gs, G_opt, D_opt).
+        state: TrainState.
+        loss_scale: training.step.DynamicLossScale (saved even when unused, so a run can be
+            resumed with another precision).
+    """
+    groups = {
+        "G": variables_by_name(networks.G),
+        "D": variables_by_name(networks.D),
+        "Gs": variables_by_name(networks.Gs),
+        "G_opt": optimizer_variables(networks.G_opt, networks.G),
+        "D_opt": optimizer_variables(networks.D_opt, networks.D),
+        "state": state.by_name(),
+        "loss_scale": loss_scale.by_name(),
+    }
+    return {f"{group}/{name}": _tf_variable(v)
+            for group, values in groups.items() for name, v in values.items()}
+
+
+def _nest(flat: dict) -> dict:
+    """{"a/b/c": v} -> {"a": {"b": {"c": v}}}: nested dicts become the checkpoint's object
+    graph, so each value is saved under its name."""
+    root = {}
+    for name, value in flat.items():
+        *parents, leaf = name.split("/")
+        node = root
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return root
+
+
+class RunCheckpoint:
+    """The tf.train.Checkpoint of a run's `checkpoint_values`, restored strictly.
+
+    Attributes:
+        values: {name: tf.Variable}, what is saved.
+        checkpoint: the tf.train.Checkpoint (for a tf.train.CheckpointManager).
+    """
+
+    def __init__(self, values: dict[str, tf.Variable]):
+        self.values = dict(values)
+        self.checkpoint = tf.train.Checkpoint(**_nest(self.values))
+
+    def save(self, prefix: str) -> str:
+        """Writes a checkpoint at `prefix-N` (N counts the saves) and returns its prefix."""
+        return self.checkpoint.save(os.fspath(prefix))
+
+    def restore(self, prefix: str) -> None:
+        """Restores every value from the checkpoint at `prefix`, or raises a UserError naming
+        `prefix` and what differs, having changed nothing.
+
+        Names and shapes are compared first; TensorFlow's `assert_consumed` then confirms that
+        every stored value was matched and every variable of the run restored.
+        """
+        prefix = os.fspath(prefix)
+        try:
+            stored = {name[:-len(_SUFFIX)]: shape
+                      for name, shape in tf.train.list_variables(prefix)
+                      if name.endswith(_SUFFIX) and name.split("/")[0] not in _BOOKKEEPING}
+        except (tf.errors.OpError, ValueError) as e:
+            raise UserError(f"{prefix}: cannot read the checkpoint "
+                            f"({str(e).strip().splitlines()[0]})") from None
+        problems = [f"missing {name}" for name in sorted(set(self.values) - set(stored))]
+        problems += [f"unexpected {name}" for name in sorted(set(stored) - set(self.values))]
+        problems += [f"{name} has shape {list(stored[name])}, this run {list(v.shape)}"
+                     for name, v in sorted(self.values.items())
+                     if name in stored and list(stored[name]) != list(v.shape)]
+        if problems:
+            shown = "; ".join(problems[:4])
+            if len(problems) > 4:
+                shown += f"; and {len(problems) - 4} more"
+            raise UserError(f"{prefix}: the checkpoint does not match this run's networks, "
+                            f"optimizers and counters ({len(problems)} differences: {shown}); "
+                            f"it was written for another network or by another program.")
+        self.checkpoint.restore(prefix).assert_consumed()
 
 
 def latest_checkpoint(path: str) -> str:

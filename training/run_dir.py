@@ -1,7 +1,7 @@
-"""The run directory: `results/NNNNN-stylegan-<dataset>-<N>gpu/` and what is written into it.
+"""What a run directory `results/NNNNN-stylegan-<dataset>-<N>gpu/` holds, and writing it.
 
-Layout (official run directory, reference section 3.4, minus the pickles):
-    log.txt                     everything printed (tee of stdout)
+Layout (the official run directory of `training_loop.py` / `submit.py`, minus the pickles):
+    log.txt                     everything printed (tee of stdout and stderr)
     training_options.yaml       the resolved TrainingConfig (+ network and schedule configs)
     stats.jsonl                 one JSON line per tick
     events.out.tfevents.*       TensorBoard scalars and image grids
@@ -9,127 +9,125 @@ Layout (official run directory, reference section 3.4, minus the pickles):
     network-snapshot-KKKKKK.zip tf_stylegan snapshots (no pickle)
     checkpoints/                tf.train.Checkpoint files for --resume
     training_curves.png         loss/score curves from stats.jsonl (at the end)
+    _finished.txt               written when the run reaches total_kimg
+
+Every file but the append-only ones (log.txt, stats.jsonl) is written to a temporary name and
+renamed (`tf_stylegan.files`), so a kill never leaves a half-written file.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import re
 import sys
 
 import numpy as np
 import yaml
 
 from tf_stylegan.errors import UserError
+from tf_stylegan.files import append_jsonl, atomic_path, atomic_write, read_jsonl
+from tf_stylegan.images import image_grid, to_uint8
 
-__all__ = ["Tee", "append_jsonl", "create_run_dir", "find_resume_dir", "plot_training_curves",
-           "read_jsonl", "save_image_grid", "write_yaml"]
-
-_RUN_ID = re.compile(r"^(\d+)-")
-
-
-def _run_ids(outdir: str) -> list[int]:
-    if not os.path.isdir(outdir):
-        return []
-    ids = []
-    for name in os.listdir(outdir):
-        m = _RUN_ID.match(name)
-        if m and os.path.isdir(os.path.join(outdir, name)):
-            ids.append(int(m.group(1)))
-    return ids
+__all__ = ["RunDir", "Tee", "plot_training_curves", "save_image_grid"]
 
 
-def create_run_dir(outdir: str, dataset: str, num_gpus: int) -> str:
-    """Creates `<outdir>/<next id:05d>-stylegan-<dataset>-<num_gpus>gpu` (never reuses an id)."""
-    os.makedirs(outdir, exist_ok=True)
-    desc = f"stylegan-{os.path.basename(os.path.normpath(dataset))}-{num_gpus}gpu"
-    run_id = max(_run_ids(outdir), default=-1) + 1
-    while True:
-        path = os.path.join(outdir, f"{run_id:05d}-{desc}")
+class RunDir:
+    """The files of one run directory (see the module docstring).
+
+    Args:
+        path: the run directory (it must exist).
+    """
+
+    OPTIONS = "training_options.yaml"
+    STATS = "stats.jsonl"
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    @property
+    def checkpoints(self) -> str:
+        """The directory of the resumable checkpoints."""
+        return self.file("checkpoints")
+
+    def snapshot_path(self, nimg: int) -> str:
+        """`network-snapshot-KKKKKK.zip` for `nimg` images shown (official naming, in kimg)."""
+        return self.file(f"network-snapshot-{nimg // 1000:06d}.zip")
+
+    @staticmethod
+    def fakes_name(nimg: int) -> str:
+        """`fakesKKKKKK.png`, the grid of Gs images at `nimg` images shown (in kimg)."""
+        return f"fakes{nimg // 1000:06d}.png"
+
+    # -- training_options.yaml --------------------------------------------------------------------
+    def write_options(self, options: dict) -> None:
+        with atomic_write(self.file(self.OPTIONS)) as f:
+            yaml.safe_dump(options, f, sort_keys=False, default_flow_style=None)
+
+    def read_options(self) -> dict | None:
+        """The options written by `write_options`, or None when there are none (or unreadable)."""
         try:
-            os.makedirs(path)  # fails if another process took the id: try the next one
-            return path
-        except FileExistsError:
-            run_id += 1
-
-
-def find_resume_dir(outdir: str, dataset: str, config_name: str) -> str | None:
-    """The latest run directory of the same dataset and preset that holds a checkpoint."""
-    best = None
-    for path in glob.glob(os.path.join(glob.escape(outdir), "*-stylegan-*")):
-        m = _RUN_ID.match(os.path.basename(path))
-        options = os.path.join(path, "training_options.yaml")
-        if not m or not os.path.isfile(options):
-            continue
-        if not os.path.isfile(os.path.join(path, "checkpoints", "checkpoint")):
-            continue
-        try:
-            with open(options) as f:
-                opts = (yaml.safe_load(f) or {}).get("training", {})
+            with open(self.file(self.OPTIONS)) as f:
+                options = yaml.safe_load(f)
         except (OSError, yaml.YAMLError):
-            continue
-        if opts.get("dataset") != dataset or opts.get("config_name") != config_name:
-            continue
-        if best is None or int(m.group(1)) > best[0]:
-            best = (int(m.group(1)), path)
-    return None if best is None else best[1]
+            return None
+        return options if isinstance(options, dict) else None
+
+    # -- stats.jsonl ------------------------------------------------------------------------------
+    def append_stats(self, record: dict) -> None:
+        append_jsonl(self.file(self.STATS), record)
+
+    def read_stats(self) -> list[dict]:
+        return read_jsonl(self.file(self.STATS))
+
+    def truncate_stats(self, max_kimg: float) -> None:
+        """Drops the ticks after `max_kimg` (written after the checkpoint a run resumes from, and
+        about to be redone)."""
+        keep = [r for r in self.read_stats() if r["kimg"] <= max_kimg]
+        with atomic_write(self.file(self.STATS)) as f:
+            f.writelines(json.dumps(r) + "\n" for r in keep)
+
+    # -- Images, curves, end marker ---------------------------------------------------------------
+    def save_grid(self, name: str, images, grid_size) -> np.ndarray:
+        """Writes the image grid `name` (e.g. reals.png); see `save_image_grid`."""
+        return save_image_grid(self.file(name), images, grid_size)
+
+    def plot_curves(self) -> str:
+        return plot_training_curves(self.file(self.STATS), self.file("training_curves.png"))
+
+    def mark_finished(self, nimg: int) -> None:
+        with atomic_write(self.file("_finished.txt")) as f:
+            f.write(f"kimg {nimg / 1000:.1f}\n")
+
+    def open_log(self) -> Tee:
+        """Starts copying stdout and stderr into log.txt (close the Tee to stop)."""
+        return Tee(self.file("log.txt"))
 
 
-def write_yaml(path: str, data: dict) -> None:
-    """Atomic YAML write."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        yaml.safe_dump(data, f, sort_keys=False, default_flow_style=None)
-    os.replace(tmp, path)
+def save_image_grid(path, images, grid_size) -> np.ndarray:
+    """Tiles images [N,H,W,C] (floats in [-1, 1], or uint8) into a `grid_size` = (columns, rows)
+    PNG and returns the uint8 grid [rows*H, columns*W, C].
 
-
-def append_jsonl(path: str, record: dict) -> None:
-    """Appends one JSON line and flushes it to disk (a kill loses at most the current line)."""
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def read_jsonl(path: str) -> list[dict]:
-    """The records of a JSONL file; a torn last line (killed writer) is ignored."""
-    out = []
-    if not os.path.isfile(path):
-        return out
-    with open(path) as f:
-        for line in f:
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return out
-
-
-def save_image_grid(path: str, images: np.ndarray, grid_size) -> np.ndarray:
-    """Tiles float images [N,H,W,C] in [-1,1] (or uint8) into a `grid_size` = (cols, rows) PNG.
-
-    Returns the uint8 grid [rows*H, cols*W, C]. Written to a temporary name, then renamed.
+    Floats become uint8 with `tf_stylegan.images.to_uint8`, `floor(x * 127.5 + 128)` clipped,
+    as every other image of the project. The official training grids use
+    `rint((x + 1) * 127.5)` (`misc.convert_to_pil_image`); the two differ by one level only where
+    `(x + 1) * 127.5` is exactly n + 0.5 with n even (rint rounds those half-way values to even).
     """
     import PIL.Image
 
     images = np.asarray(images)
     if images.dtype != np.uint8:
-        images = np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    cols, rows = grid_size
-    n, h, w, c = images.shape
-    grid = np.zeros([rows * h, cols * w, c], np.uint8)
-    for i in range(min(n, cols * rows)):
-        r, q = divmod(i, cols)
-        grid[r * h:(r + 1) * h, q * w:(q + 1) * w] = images[i]
-    tmp = f"{path}.tmp{os.getpid()}.png"
-    PIL.Image.fromarray(grid[..., 0] if c == 1 else grid).save(tmp)
-    os.replace(tmp, path)
+        images = np.asarray(to_uint8(images))
+    columns, rows = grid_size
+    grid = image_grid(images, columns, rows)
+    with atomic_path(path) as tmp:
+        PIL.Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(tmp, format="PNG")
     return grid
 
 
-def plot_training_curves(stats_path: str, out_png: str) -> str:
+def plot_training_curves(stats_path, out_png) -> str:
     """Plots losses, scores and R1 / gradient penalty per tick against kimg (matplotlib)."""
     import matplotlib
 
@@ -164,11 +162,10 @@ def plot_training_curves(stats_path: str, out_png: str) -> str:
             for ax in axes:
                 ax.axvline(cur["kimg"], color="gray", lw=0.6, ls="--")
     fig.tight_layout()
-    tmp = f"{out_png}.tmp{os.getpid()}.png"
-    fig.savefig(tmp, dpi=90)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
-    os.replace(tmp, out_png)
-    return out_png
+    return os.fspath(out_png)
 
 
 class Tee:

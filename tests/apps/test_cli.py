@@ -154,6 +154,6 @@ def test_run_training(tmp_path, monkeypatch):
     result = invoke(run_training.main, "--loss", "hinge")
     assert result.exit_code == 2 and "--loss" in result.output
 
-    monkeypatch.setattr("training.loop.run", raise_key_error)
+    monkeypatch.setattr("training.launch.run", raise_key_error)
     assert_bug(invoke(run_training.main, "--dataset", "tiny", "--dry-run"),
                "a bug in the library")

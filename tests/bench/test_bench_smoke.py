@@ -35,4 +35,4 @@ def test_bench_smallest_case_prints_json_lines():
         assert r["traces_before"] >= 1
         assert r["traces_after"] == r["traces_before"]  # no retrace while timing
         assert r["peak_rss_mb"] > 0
-    assert all(r["step_fn"] == "training.loop.Trainer.step_fn" for r in train)
+    assert all(r["step_fn"] == "training.step.TrainStep.function" for r in train)

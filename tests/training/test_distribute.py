@@ -1,5 +1,6 @@
-"""tf.distribute: MirroredStrategy over 2 logical CPUs equals one device; 2 worker processes
-under MultiWorkerMirroredStrategy end with identical weights."""
+"""tf.distribute: MirroredStrategy over 2 logical CPUs equals one device; each replica draws its
+own noise and style mixing; 2 worker processes under MultiWorkerMirroredStrategy end with
+identical weights."""
 
 import json
 import os
@@ -14,6 +15,8 @@ import tensorflow as tf
 from tests.training.tiny_training import tiny_config
 from training.distribute import make_strategy
 from training.loop import Trainer
+from training.networks import variables_by_name
+from training.step import ReplicaBatch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -29,10 +32,18 @@ EQUIVALENT = dict(network=dict(mbstd_group_size=0, use_noise=False, style_mixing
                   adam_epsilon=1e-3)
 
 
+# The weights exempt from the 1e-6 agreement, with the reason. The 4x4 const layer's bias is
+# added to an input that is the same for every sample (no noise here), passes a leaky ReLU that
+# is linear on all of it, and is then removed again by instance norm: its true gradient is 0,
+# so its gradient is float32 rounding noise, which differs with the summation order, and Adam
+# moves it along the sign of that noise (observed <= 7e-5 per step, where every other value
+# agrees to 1e-6); it still has to stay within 2e-4.
+EXEMPT = {"G/synthesis/epilogue0/bias/bias": "true gradient 0 (bias before instance norm)"}
+
+
 def _all_weights(t):
-    return {f"{name}/{i}": np.array(v.numpy())
-            for name, model in (("G", t.G), ("D", t.D), ("Gs", t.Gs))
-            for i, v in enumerate(model.weights)}
+    return {f"{net}/{name}": np.array(v.numpy()) for net in ("G", "D", "Gs")
+            for name, v in variables_by_name(t.networks.network(net)).items()}
 
 
 def test_make_strategy_picks_devices():
@@ -46,7 +57,8 @@ def test_make_strategy_picks_devices():
 
 
 def _state(t):
-    return t.G.weights + t.D.weights + t.Gs.weights + t.G_opt.variables + t.D_opt.variables
+    n = t.networks
+    return n.G.weights + n.D.weights + n.Gs.weights + n.G_opt.variables + n.D_opt.variables
 
 
 def test_mirrored_two_replicas_equal_one_device(tiny_data):
@@ -55,6 +67,7 @@ def test_mirrored_two_replicas_equal_one_device(tiny_data):
     mirrored = Trainer(cfg, strategy=make_strategy(2), progress=False)
     assert mirrored.num_replicas == 2
     init = _all_weights(single)
+    assert set(EXEMPT) <= set(init)
     steps = 6  # crosses the first LOD boundary (optimizer reset, new level, fade-in alpha)
     for _ in range(steps):
         # Each step starts from the same state (weights, Gs, Adam moments and counts): a GAN's
@@ -67,21 +80,60 @@ def test_mirrored_two_replicas_equal_one_device(tiny_data):
         mirrored.run_steps(1)
         a, b = _all_weights(single), _all_weights(mirrored)
         # Tolerance. The only difference left is float32 summation order (per-replica sums,
-        # then an all-reduce). Every weight agrees to 1e-6 except the biases whose true gradient
-        # is ~0 (the 4x4 epilogue bias right before instance norm), where rounding noise is all
-        # the gradient there is: Adam may move them by up to lr = 1e-3 in either direction
-        # (observed <= 1e-4). Required: max |diff| < 2e-4 on every weight of G, D and Gs, and
-        # 99.9% of all values within 1e-6, at every step...
-        diffs = np.concatenate([np.abs(a[k] - b[k]).ravel() for k in a])
-        assert float(diffs.max()) < 2e-4, float(diffs.max())
-        assert np.mean(diffs <= 1e-6) > 0.999, np.mean(diffs <= 1e-6)
+        # then an all-reduce): every value of every weight of G, D and Gs agrees to 1e-6 but
+        # those of EXEMPT, which agree to 2e-4, at every step...
+        diffs = {k: float(np.max(np.abs(a[k] - b[k]))) for k in a}
+        assert max(diffs.values()) < 2e-4, diffs
+        off = {k: d for k, d in diffs.items() if d > 1e-6 and k not in EXEMPT}
+        assert not off, off
         # ...while the step itself moved the weights by far more than that.
         step_move = max(float(np.max(np.abs(a[k] - before[k]))) for k in a)
-        assert step_move > 5 * float(diffs.max()), (step_move, float(diffs.max()))
+        assert step_move > 5 * max(diffs.values()), (step_move, max(diffs.values()))
     assert mirrored.schedule().lod_key == single.schedule().lod_key == (0, 1)
-    assert mirrored._host_nimg == single._host_nimg == steps * 8
+    assert mirrored.nimg == single.nimg == steps * 8
     moved = max(float(np.max(np.abs(a[k] - init[k]))) for k in a)
     assert moved > 1e-3, moved
+
+
+def _replica_images(t):
+    """The training-mode images each of 2 replicas makes of the SAME latents, labels and seed
+    through the step's own G call (`StyleGANLosses.generate`)."""
+    losses = t.step.losses
+    z = tf.constant(np.random.RandomState(0).randn(4, t.net_cfg.latent_size), tf.float32)
+    labels = tf.one_hot([0, 1, 2, 0], 3)
+    seed = tf.constant([5, 6], tf.int32)
+
+    @tf.function
+    def run():
+        return t.strategy.run(lambda: losses.generate(ReplicaBatch(8), z, labels, 8, 1.0, seed))
+
+    return [x.numpy() for x in t.strategy.experimental_local_results(run())]
+
+
+@pytest.mark.parametrize("network, differ", [
+    (dict(use_noise=True, style_mixing_prob=0.0), True),  # noise inputs only
+    (dict(use_noise=False, style_mixing_prob=1.0), True),  # style mixing only
+    (dict(use_noise=False, style_mixing_prob=0.0), False),  # nothing random: equal
+])
+def test_each_replica_draws_its_own_noise_and_mixing(tiny_data, network, differ):
+    # As in the official multi-GPU code, where each GPU's graph draws its own noise and its
+    # own style-mixing latents and crossover: two replicas given the same latents, labels and
+    # step seed make different images exactly when G draws something at random.
+    cfg = tiny_config(tiny_data, "tiny", network=network)
+    t = Trainer(cfg, strategy=make_strategy(2), progress=False)
+    noise_weights = [v for name, v in variables_by_name(t.networks.G).items()
+                     if name.endswith("noise/weight")]
+    assert len(noise_weights) == (4 if network["use_noise"] else 0)
+    for v in noise_weights:  # zero at initialisation (official): give the noise an effect
+        v.assign(tf.fill(v.shape, 0.5))
+    first, second = _replica_images(t)
+    assert first.shape == second.shape == (4, 8, 8, 1)
+    if differ:
+        assert np.abs(first - second).max() > 1e-2
+        # Not a constant offset either: the draws differ sample by sample.
+        assert np.std(first - second) > 1e-3
+    else:
+        np.testing.assert_allclose(first, second, rtol=0, atol=1e-6)
 
 
 _WORKER = r"""
@@ -95,8 +147,8 @@ cfg = tiny_config({data!r}, "tiny")
 t = Trainer(cfg, progress=False)
 assert t.num_replicas == 2, t.num_replicas
 t.run_steps(3)
-weights = {{f"{{n}}/{{i}}": v.numpy() for n, m in (("G", t.G), ("D", t.D), ("Gs", t.Gs))
-           for i, v in enumerate(m.weights)}}
+weights = {{f"{{n}}/{{i}}": v.numpy() for n in ("G", "D", "Gs")
+           for i, v in enumerate(t.networks.network(n).weights)}}
 np.savez({out!r} + str(json.loads(os.environ["TF_CONFIG"])["task"]["index"]) + ".npz",
          **weights)
 print("worker done chief=" + str(t.chief), flush=True)

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from tests.training.tiny_training import tiny_config
-from training.loop import NonFiniteError, Trainer, process_reals
+from training.loop import NonFiniteError, Trainer
+from training.step import process_reals
 
 
 def _weights(model):
@@ -34,72 +35,73 @@ def test_process_reals_dynamic_range_and_fade():
 def test_one_trace_per_level_resets_and_ema(tiny_data):
     cfg = tiny_config(tiny_data, "tiny", G_smoothing_kimg=0.05)
     t = Trainer(cfg, progress=False)
-    g0 = _weights(t.G)
+    g0 = _weights(t.networks.G)
     np.testing.assert_array_equal(np.concatenate([w.ravel() for w in g0]),
-                                  np.concatenate([w.ravel() for w in _weights(t.Gs)]))
+                                  np.concatenate([w.ravel() for w in _weights(t.networks.Gs)]))
     # 4x4 is stable for 32 images (lod is still exactly 1 at nimg = 32), the 4 -> 8 fade-in runs
     # from there to 64 images, then 8x8 is stable. The schedule is evaluated every 4 steps
     # (minibatch_repeats) and at the start of each run_steps call.
     t.run_steps(5)
     assert tuple(t.state.lod_key.numpy()) == (1, 1)
-    assert int(t.G_opt.iterations.numpy()) == 5
+    assert int(t.networks.G_opt.iterations.numpy()) == 5
     t.run_steps(1)  # schedule at nimg 40: lod 0.75, lod_key (0, 1): Adam is reset first.
-    assert int(t.G_opt.iterations.numpy()) == 1 and int(t.D_opt.iterations.numpy()) == 1
+    assert int(t.networks.G_opt.iterations.numpy()) == 1
+    assert int(t.networks.D_opt.iterations.numpy()) == 1
     assert tuple(t.state.lod_key.numpy()) == (0, 1)
     t.run_steps(7)  # 4 fade-in steps (alpha 0.5), then at nimg 80 lod_key (0, 0): reset again.
     assert tuple(t.state.lod_key.numpy()) == (0, 0)
-    assert int(t.G_opt.iterations.numpy()) == 3
+    assert int(t.networks.G_opt.iterations.numpy()) == 3
     # Two levels, two traces, whatever alpha did.
-    assert dict(t.trace_counts) == {4: 1, 8: 1}
+    assert dict(t.step.trace_counts) == {4: 1, 8: 1}
     assert int(t.state.cur_nimg.numpy()) == 13 * 8
-    assert float(t.G_opt.learning_rate.numpy()) == pytest.approx(0.001)
+    assert float(t.networks.G_opt.learning_rate.numpy()) == pytest.approx(0.001)
 
     # Gs EMA of one more step: Gs' = G + (Gs - G) * beta with G before its own update.
-    g_before, gs_before = _weights(t.G), _weights(t.Gs)
+    g_before, gs_before = _weights(t.networks.G), _weights(t.networks.Gs)
     t.run_steps(1)
     beta = 0.5 ** (8 / (0.05 * 1000))
-    for v, gb, gsb, gsa in zip(t.G.weights, g_before, gs_before, _weights(t.Gs)):
+    for v, gb, gsb, gsa in zip(t.networks.G.weights, g_before, gs_before,
+                               _weights(t.networks.Gs)):
         if v.trainable:
             np.testing.assert_allclose(gsa, gb + (gsb - gb) * beta, rtol=1e-5, atol=1e-6)
     # Non-trainables (dlatent_avg, noise buffers) are copied; dlatent_avg has moved off zero.
-    gs_avg = t.Gs.dlatent_avg.numpy()
+    gs_avg = t.networks.Gs.dlatent_avg.numpy()
     assert np.abs(gs_avg).sum() > 0
-    for dst, src in zip(t.Gs.non_trainable_weights, t.G.non_trainable_weights):
+    for dst, src in zip(t.networks.Gs.non_trainable_weights, t.networks.G.non_trainable_weights):
         if "dlatent_avg" not in dst.path:
             np.testing.assert_array_equal(dst.numpy(), src.numpy())
-    assert t._consec_bad.numpy() == 0 and t.state.nonfinite_total.numpy() == 0
-    assert np.all(np.isfinite(t._acc.numpy()))
+    assert t.step.consecutive_bad.numpy() == 0 and t.state.nonfinite_total.numpy() == 0
+    assert all(np.isfinite(v.numpy()) for v in t.step.totals.sums.values())
 
 
 def test_nonfinite_steps_are_skipped_and_stop_the_run(tiny_data):
     cfg = tiny_config(tiny_data, "tiny", max_nonfinite_steps=2)
     t = Trainer(cfg, progress=False)
     t.run_steps(1)
-    w = t.D.trainable_weights[0]
+    w = t.networks.D.trainable_weights[0]
     w.assign(tf.fill(w.shape, np.nan))  # every D score becomes NaN: both losses are non-finite
-    g_before = [v.numpy() for v in t.G.trainable_weights]
-    d_before = [v.numpy() for v in t.D.trainable_weights]
-    iters = int(t.G_opt.iterations.numpy())
+    g_before = [v.numpy() for v in t.networks.G.trainable_weights]
+    d_before = [v.numpy() for v in t.networks.D.trainable_weights]
+    iters = int(t.networks.G_opt.iterations.numpy())
     t.run_steps(2)  # two skipped steps: allowed
-    assert int(t._consec_bad.numpy()) == 2 and int(t.state.nonfinite_total.numpy()) == 2
+    assert int(t.step.consecutive_bad.numpy()) == 2 and int(t.state.nonfinite_total.numpy()) == 2
     # No update was applied (dlatent_avg, a forward-pass statistic, is not a trained weight).
-    for a, v in zip(g_before, t.G.trainable_weights):
+    for a, v in zip(g_before, t.networks.G.trainable_weights):
         np.testing.assert_array_equal(a, v.numpy())
-    for a, v in zip(d_before, t.D.trainable_weights):
+    for a, v in zip(d_before, t.networks.D.trainable_weights):
         np.testing.assert_array_equal(np.nan_to_num(a), np.nan_to_num(v.numpy()))
-    assert int(t.G_opt.iterations.numpy()) == iters
+    assert int(t.networks.G_opt.iterations.numpy()) == iters
     with pytest.raises(NonFiniteError, match="3 consecutive training steps"):
         t.run_steps(1)
 
 
 def test_wgangp_runs(tiny_data):
     t = Trainer(tiny_config(tiny_data, "tiny", loss="wgangp"), progress=False)
-    d0 = _weights(t.D)
+    d0 = _weights(t.networks.D)
     t.run_steps(2)
     assert t.state.nonfinite_total.numpy() == 0
-    acc = t._acc.numpy() / 2
-    assert acc[4] > 0  # gradient penalty accumulated
-    assert any(not np.array_equal(a, b) for a, b in zip(d0, _weights(t.D)))
+    assert t.step.totals.sums["Loss/gradient_penalty"].numpy() > 0  # penalty accumulated
+    assert any(not np.array_equal(a, b) for a, b in zip(d0, _weights(t.networks.D)))
 
 
 def test_start_from_snapshot(tiny_data, tmp_path):
@@ -108,8 +110,9 @@ def test_start_from_snapshot(tiny_data, tmp_path):
     a.save_snapshot(tmp_path / "snap.zip")
     b = Trainer(tiny_config(tiny_data, "tiny", seed=7), progress=False)
     b.load_snapshot_weights(tmp_path / "snap.zip")
-    assert int(b.state.cur_nimg.numpy()) == 16 and b._host_nimg == 16
-    for model_a, model_b in ((a.G, b.G), (a.D, b.D), (a.Gs, b.Gs)):
+    assert int(b.state.cur_nimg.numpy()) == 16 and b.nimg == 16
+    for name in ("G", "D", "Gs"):
+        model_a, model_b = a.networks.network(name), b.networks.network(name)
         for va, vb in zip(model_a.weights, model_b.weights):
             np.testing.assert_array_equal(va.numpy(), vb.numpy())
     other = Trainer(tiny_config(tiny_data, "tiny", network={"fmap_max": 8}), progress=False)

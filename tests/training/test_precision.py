@@ -27,20 +27,19 @@ def _images(t):
     labels = tf.one_hot(np.arange(6) % t.net_cfg.label_size, t.net_cfg.label_size)
     res = t.schedule().resolution
     return np.stack([tf.cast(net(z, labels, truncation_psi=1.0, noise="const", resolution=res),
-                             tf.float32).numpy().astype(np.float64) for net in (t.G, t.Gs)])
+                             tf.float32).numpy().astype(np.float64)
+                     for net in (t.networks.G, t.networks.Gs)])
 
 
 def _run(cfg, steps=STEPS):
     """The trainer, the images before, the per-step [D loss, G loss] and the images after."""
     t = Trainer(cfg, progress=False)
     before = _images(t)
-    losses, prev = [], np.zeros(6)
+    losses = []
     for _ in range(steps):
-        t.run_steps(1)
-        acc = t._acc.numpy().astype(np.float64)
-        losses.append((acc - prev)[[0, 5]])
-        prev = acc
-    return t, before, np.array(losses), _images(t)
+        stats = t.run_steps(1)[0]
+        losses.append([float(stats["Loss/D"]), float(stats["Loss/G"])])
+    return t, before, np.array(losses, np.float64), _images(t)
 
 
 def _rel(a, b):
@@ -75,22 +74,25 @@ def _one_step_gradients(t, res=8, batch=8):
     reals = tf.constant(np.random.RandomState(0).randint(0, 256, [batch, res, res, 1]), tf.uint8)
     labels = tf.one_hot(np.arange(batch) % 3, 3)
     alpha = tf.constant(1.0)
-    d = tf.function(lambda: t._d_replica(res, batch, reals, labels, alpha, tf.constant([1, 2])))()
-    g = tf.function(lambda: t._g_replica(res, batch, alpha, tf.constant([3, 4])))()
+    d = tf.function(lambda: t.step.replica_gradients("D", res, batch, reals, labels, alpha,
+                                                     tf.constant([1, 2])))()
+    g = tf.function(lambda: t.step.replica_gradients("G", res, batch, reals, labels, alpha,
+                                                     tf.constant([3, 4])))()
 
     def flat(grads):
         return np.concatenate([x.numpy().ravel().astype(np.float64) for x in grads
                                if x is not None])
 
-    return flat(d[0]), flat(g[0]), d[2].numpy(), g[2].numpy()
+    return flat(d[0]), flat(g[0]), d[2]["Loss/D"].numpy(), g[2]["Loss/G"].numpy()
 
 
 def test_bfloat16_gradients_track_float32(tiny_data):
     ref = Trainer(tiny_config(tiny_data, "tiny"), progress=False)
     t = Trainer(tiny_config(tiny_data, "tiny", mixed_precision=True), progress=False)
-    assert t.G.dtype_policy.name == "mixed_bfloat16" and not t.loss_scaling  # no GPU here
-    assert all(v.dtype == "float32" for v in t.G.weights + t.D.weights)  # float32 variables
-    for a, b in zip(ref.G.weights + ref.D.weights, t.G.weights + t.D.weights):
+    n, ref_n = t.networks, ref.networks
+    assert n.G.dtype_policy.name == "mixed_bfloat16" and not n.loss_scaling  # no GPU here
+    assert all(v.dtype == "float32" for v in n.G.weights + n.D.weights)  # float32 variables
+    for a, b in zip(ref_n.G.weights + ref_n.D.weights, n.G.weights + n.D.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())  # the same starting point
     got, want = _one_step_gradients(t), _one_step_gradients(ref)
     # bfloat16 keeps 8 significant bits: the losses agree to 1 %, and the gradients of every
@@ -100,7 +102,7 @@ def test_bfloat16_gradients_track_float32(tiny_data):
         cos = got[i] @ want[i] / (np.linalg.norm(got[i]) * np.linalg.norm(want[i]))
         assert cos > 0.97
         assert abs(np.linalg.norm(got[i]) / np.linalg.norm(want[i]) - 1.0) < 0.1
-    np.testing.assert_allclose(got[2][0], want[2][0], rtol=0.01)  # D loss
+    np.testing.assert_allclose(got[2], want[2], rtol=0.01)  # D loss
     np.testing.assert_allclose(got[3], want[3], rtol=0.02)  # G loss
     # A short bfloat16 run trains: finite losses, no skipped step, the images change.
     _, before, losses, after = _run(tiny_config(tiny_data, "tiny", mixed_precision=True))
@@ -111,34 +113,39 @@ def test_bfloat16_gradients_track_float32(tiny_data):
 def test_float16_loss_scaling_skips_overflowing_steps(tiny_data):
     """The GPU path (mixed_float16 + dynamic loss scale), forced on the CPU."""
     t = Trainer(tiny_config(tiny_data, "tiny", mixed_precision="float16"), progress=False)
-    assert t.G.dtype_policy.name == "mixed_float16" and t.loss_scaling
-    trainable = t.G.trainable_weights + t.D.trainable_weights
+    n, ls = t.networks, t.step.loss_scale
+    assert n.G.dtype_policy.name == "mixed_float16" and n.loss_scaling
+    trainable = n.G.trainable_weights + n.D.trainable_weights
     t.run_steps(16)
     # Dynamic loss scaling at work. At init the 4x4 instance norm normalizes the constant input
     # (the noise weights start at 0), variance 0, so its input gradient is 1e4 times the one
     # above it: G's scaled gradients overflow float16 and each such step is skipped with the
     # scale halved, until they fit; then G trains. D's fit at the initial scale 2**15.
-    scale = t._loss_scale.numpy()
+    scale = {k: float(v.numpy()) for k, v in ls.scale.items()}
     skipped = int(t.state.nonfinite_total.numpy())
-    assert scale[1] == 2.0**15 and int(t._good_steps.numpy()[1]) == 16
-    assert 1.0 <= scale[0] < 2.0**15 and skipped == round(np.log2(2.0**15 / scale[0]))
-    assert int(t._good_steps.numpy()[0]) == 16 - skipped > 0
+    assert scale["D"] == 2.0**15 and int(ls.good_steps["D"].numpy()) == 16
+    assert 1.0 <= scale["G"] < 2.0**15 and skipped == round(np.log2(2.0**15 / scale["G"]))
+    assert int(ls.good_steps["G"].numpy()) == 16 - skipped > 0
     # A scale that overflows float16 in the backward pass: both updates are skipped, the
     # weights stay, and the scale is halved (as keras.optimizers.LossScaleOptimizer does).
-    t._loss_scale.assign([1e30, 1e30])
+    for v in ls.scale.values():
+        v.assign(1e30)
     before = [v.numpy() for v in trainable]
     t.run_steps(1)
     assert int(t.state.nonfinite_total.numpy()) == skipped + 1
-    np.testing.assert_allclose(t._loss_scale.numpy(), [5e29, 5e29], rtol=1e-6)
-    np.testing.assert_array_equal(t._good_steps.numpy(), [0, 0])
+    np.testing.assert_allclose([ls.scale["G"].numpy(), ls.scale["D"].numpy()], [5e29, 5e29],
+                               rtol=1e-6)
+    np.testing.assert_array_equal([ls.good_steps["G"].numpy(), ls.good_steps["D"].numpy()],
+                                  [0, 0])
     for a, v in zip(before, trainable):
         np.testing.assert_array_equal(a, v.numpy())
     # Back to the scale it had found: training goes on and the weights move again.
-    t._loss_scale.assign(scale)
+    for k, v in ls.scale.items():
+        v.assign(scale[k])
     t.run_steps(1)
     assert int(t.state.nonfinite_total.numpy()) == skipped + 1
     assert any(not np.array_equal(a, v.numpy()) for a, v in zip(before, trainable))
-    assert all(np.all(np.isfinite(v.numpy())) for v in t.G.weights + t.D.weights)
+    assert all(np.all(np.isfinite(v.numpy())) for v in n.G.weights + n.D.weights)
 
 
 def test_mixed_precision_values_are_checked(tiny_data):

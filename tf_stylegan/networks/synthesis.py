@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from tf_stylegan import rng
+from tf_stylegan.errors import UserError
 from tf_stylegan.layers import (
     Bias,
     Blur2D,
@@ -19,7 +20,6 @@ from tf_stylegan.layers import (
     lerp_clip,
     upscale2d,
 )
-from tf_stylegan.errors import UserError
 from tf_stylegan.layers.noise import check_noise_mode
 from tf_stylegan.networks._base import ConfigModel
 

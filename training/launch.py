@@ -1,0 +1,172 @@
+"""Launching a training run: what `run_training.py` does (official `train.py` + `submit.py`).
+
+`run(...)` resolves the TrainingConfig (preset <- options <- `--set` overrides), opens the dataset,
+prints the dry-run table (`describe`) or picks the distribution strategy, creates or finds the
+run directory (`create_run_dir`, `find_resume_dir`), writes `training_options.yaml`, and trains.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import re
+
+import tensorflow as tf
+import yaml
+
+from data.reader import TFRecordDataset
+from tf_stylegan.errors import UserError
+
+from . import losses
+from .checkpoint import latest_checkpoint
+from .config import CONFIG_DIR, TrainingConfig, load_config
+from .distribute import is_chief, make_strategy
+from .loop import Trainer
+from .run_dir import RunDir
+from .schedule import schedule_table
+
+__all__ = ["create_run_dir", "describe", "find_resume_dir", "run"]
+
+_RUN_ID = re.compile(r"^(\d+)-")
+
+
+def describe(cfg: TrainingConfig, dataset_resolution: int, num_replicas: int) -> str:
+    """The schedule table (one row per stable phase / fade-in) as text, for --dry-run."""
+    sched_cfg = cfg.schedule_config(num_replicas)
+    rows = schedule_table(dataset_resolution, sched_cfg, cfg.total_kimg)
+    lines = [f"{'kimg':>9} {'phase':>6} {'lod':>6} {'res':>5} {'minibatch':>9} {'G_lrate':>8} "
+             f"{'D_lrate':>8} {'tick_kimg':>9}  r1_scale"]
+    for s in rows:
+        kind = "fade" if s.in_transition else "stable"
+        lod = f"{s.lod_key[1]}->{s.lod_key[0]}" if s.in_transition else f"{s.lod_key[0]}"
+        lines.append(f"{math.floor(s.kimg):>9} {kind:>6} {lod:>6} {s.resolution:>5} "
+                     f"{s.minibatch:>9} {s.G_lrate:>8g} {s.D_lrate:>8g} {s.tick_kimg:>9g}  "
+                     f"{losses.r1_scale_for(s.resolution, dataset_resolution):g}")
+    return "\n".join(lines)
+
+
+def _run_ids(outdir: str) -> list[int]:
+    if not os.path.isdir(outdir):
+        return []
+    ids = []
+    for name in os.listdir(outdir):
+        m = _RUN_ID.match(name)
+        if m and os.path.isdir(os.path.join(outdir, name)):
+            ids.append(int(m.group(1)))
+    return ids
+
+
+def create_run_dir(outdir: str, dataset: str, num_gpus: int) -> str:
+    """Creates `<outdir>/<next id:05d>-stylegan-<dataset>-<num_gpus>gpu` (never reuses an id)."""
+    os.makedirs(outdir, exist_ok=True)
+    desc = f"stylegan-{os.path.basename(os.path.normpath(dataset))}-{num_gpus}gpu"
+    run_id = max(_run_ids(outdir), default=-1) + 1
+    while True:
+        path = os.path.join(outdir, f"{run_id:05d}-{desc}")
+        try:
+            os.makedirs(path)  # fails if another process took the id: try the next one
+            return path
+        except FileExistsError:
+            run_id += 1
+
+
+def find_resume_dir(outdir: str, dataset: str, config_name: str) -> str | None:
+    """The latest run directory of the same dataset and preset that holds a checkpoint."""
+    best = None
+    for path in glob.glob(os.path.join(glob.escape(outdir), "*-stylegan-*")):
+        m = _RUN_ID.match(os.path.basename(path))
+        if not m or not os.path.isfile(os.path.join(path, "checkpoints", "checkpoint")):
+            continue
+        opts = (RunDir(path).read_options() or {}).get("training", {})
+        if opts.get("dataset") != dataset or opts.get("config_name") != config_name:
+            continue
+        if best is None or int(m.group(1)) > best[0]:
+            best = (int(m.group(1)), path)
+    return None if best is None else best[1]
+
+
+def _options(cfg, net_cfg, sched_cfg, num_replicas):
+    """What training_options.yaml holds (and --dry-run prints)."""
+    return {"training": cfg.to_dict(), "network": net_cfg.to_dict(),
+            "schedule": sched_cfg.to_dict(), "num_replicas": num_replicas}
+
+
+def _check_same_network(run_dir: RunDir, net_cfg):
+    saved = (run_dir.read_options() or {}).get("network")
+    if saved is not None and saved != net_cfg.to_dict():
+        diff = sorted(k for k in set(saved) | set(net_cfg.to_dict())
+                      if saved.get(k) != net_cfg.to_dict().get(k))
+        raise UserError(f"{run_dir.file(RunDir.OPTIONS)}: the run was trained with a different "
+                        f"network config (differs in {diff}); cannot resume it with this config.")
+
+
+def _resume_target(cfg, resume, print_fn):
+    """(run directory to continue or None, checkpoint prefix or None, snapshot .zip or None)."""
+    if not resume:
+        return None, None, None
+    if resume.endswith(".zip"):
+        if not os.path.isfile(resume):
+            raise UserError(f"snapshot not found. Received: resume={resume}")
+        return None, None, resume
+    if resume == "auto":
+        run_dir = find_resume_dir(cfg.outdir, cfg.dataset, cfg.config_name)
+        if run_dir is None:
+            print_fn(f"--resume auto: no earlier run of dataset {cfg.dataset!r} with config "
+                     f"{cfg.config_name!r} in {cfg.outdir}; starting a new run.")
+            return None, None, None
+        return run_dir, latest_checkpoint(run_dir), None
+    prefix = latest_checkpoint(resume)
+    return os.path.dirname(os.path.dirname(os.path.abspath(prefix))), prefix, None
+
+
+def run(*, dataset=None, data_dir=None, preset=None, mirror=None, cond=None, total_kimg=None,
+        gpus=None, loss=None, mixed_precision=None, xla=None, seed=None, outdir=None, resume=None,
+        metrics=None, overrides=(), dry_run=False, progress=True, print_fn=print):
+    """What `run_training.py` does (see its --help): resolve the config, pick the strategy and
+    the run directory, then train. Returns the run directory (None for --dry-run)."""
+    if preset is None and dataset and os.path.isfile(os.path.join(CONFIG_DIR, f"{dataset}.yaml")):
+        preset = dataset
+    cfg = load_config(preset, overrides, dataset=dataset, data_dir=data_dir, mirror=mirror,
+                      cond=cond, total_kimg=total_kimg, gpus=gpus, loss=loss,
+                      mixed_precision=mixed_precision or None, xla=xla or None, seed=seed,
+                      outdir=outdir, metrics=metrics)
+    if not cfg.dataset:
+        raise UserError("no dataset given: pass --dataset NAME (a directory under --data-dir).")
+    ds = TFRecordDataset(cfg.dataset_dir, resolution=cfg.resolution)
+    if dry_run:
+        num_replicas = cfg.gpus or max(1, len(tf.config.list_logical_devices("GPU")))
+        net_cfg = cfg.network_config(ds.resolution, ds.num_channels, ds.label_size)
+        options = _options(cfg, net_cfg, cfg.schedule_config(num_replicas), num_replicas)
+        print_fn(yaml.safe_dump(options, sort_keys=False, default_flow_style=None).rstrip())
+        print_fn(f"\nSchedule ({num_replicas} replica(s), dataset {ds.resolution}x{ds.resolution}"
+                 f", total {cfg.total_kimg:g} kimg):")
+        print_fn(describe(cfg, ds.resolution, num_replicas))
+        return None
+
+    strategy = make_strategy(cfg.gpus)
+    num_replicas = int(strategy.num_replicas_in_sync)
+    chief = is_chief(strategy)
+    run_dir, prefix, snapshot = _resume_target(cfg, resume, print_fn)
+    tee = None
+    if chief:
+        if run_dir is None:
+            run_dir = create_run_dir(cfg.outdir, cfg.dataset, num_replicas)
+        tee = RunDir(run_dir).open_log()
+    try:
+        # Only the chief writes the run directory; the other workers train without one.
+        trainer = Trainer(cfg, strategy=strategy, dataset=ds, run_dir=run_dir if chief else None,
+                          progress=progress, log=print_fn)
+        if chief:
+            if prefix:
+                _check_same_network(trainer.run_dir, trainer.net_cfg)
+            trainer.run_dir.write_options(
+                _options(cfg, trainer.net_cfg, trainer.sched_cfg, num_replicas))
+            print_fn(f"Run directory: {run_dir}")
+        trainer.train(resume=prefix, snapshot=snapshot)
+        if chief:
+            print_fn(f"Done: {run_dir}")
+    finally:
+        if tee is not None:
+            tee.close()
+    return run_dir

@@ -20,7 +20,6 @@ downloaded: --inception (or $TF_STYLEGAN_INCEPTION), --lpips (or $TF_STYLEGAN_LP
 Real-image statistics are cached in --cache-dir. The logic lives in metrics/.
 """
 
-import json
 import os
 import sys
 
@@ -44,37 +43,26 @@ _NEEDS = {
 
 
 def run_mirror_setting(network_path):
-    """Whether the run that wrote the snapshot used mirror augment, or None if unknown.
+    """Whether the training run that wrote the snapshot used mirror augment, or None if unknown.
 
-    Looks at the snapshot's metadata, then at training_options.{yaml,json} next to it.
+    Read where training writes it: the snapshot's metadata (`training_config.mirror`, written by
+    `training.loop.Trainer.save_snapshot`), else `training.mirror` in the run directory's
+    training_options.yaml beside the snapshot (`training.run_dir.RunDir.write_options`).
     """
-    candidates = []
-    try:
-        candidates.append(read_snapshot_info(network_path).get("metadata") or {})
-    except UserError:  # not a snapshot (e.g. an official pickle): no metadata
-        pass
-    run_dir = os.path.dirname(os.path.abspath(network_path))
-    for name in ("training_options.yaml", "training_options.json"):
-        path = os.path.join(run_dir, name)
-        if os.path.isfile(path):
-            import yaml
+    from training.run_dir import RunDir
 
-            try:
-                with open(path) as f:
-                    options = json.load(f) if name.endswith(".json") else yaml.safe_load(f)
-            except (OSError, ValueError, yaml.YAMLError) as e:
-                raise UserError(f"{path}: cannot read the run's options (set --mirror/--no-mirror "
-                                f"instead): {e}") from None
-            candidates.append(options)
-    for options in candidates:
-        if not isinstance(options, dict):
-            continue
-        for scope in (options, options.get("dataset") or {}, options.get("train") or {}):
-            if not isinstance(scope, dict):
-                continue
-            for key in ("mirror", "mirror_augment"):
-                if isinstance(scope.get(key), bool):
-                    return scope[key]
+    try:
+        metadata = read_snapshot_info(network_path).get("metadata") or {}
+    except UserError:  # not a snapshot (e.g. an official pickle): no metadata
+        metadata = {}
+    run_dir = RunDir(os.path.dirname(os.path.abspath(network_path)))
+    options = run_dir.read_options()
+    if options is None and os.path.isfile(run_dir.file(RunDir.OPTIONS)):
+        raise UserError(f"{run_dir.file(RunDir.OPTIONS)}: cannot read the run's options (set "
+                        "--mirror/--no-mirror instead).")
+    for training in (metadata.get("training_config"), (options or {}).get("training")):
+        if isinstance(training, dict) and isinstance(training.get("mirror"), bool):
+            return training["mirror"]
     return None
 
 

@@ -238,9 +238,15 @@ class Trainer:
         self._iter_key = None
 
     def save_snapshot(self, path):
-        n = self.networks
+        """Writes G, D, Gs with their current level of detail (the official networks carry
+        their `lod` variable): a snapshot taken at 16x16 of a 32x32 run renders 16x16 images,
+        nearest-upscaled, wherever it is loaded. The metadata records the level and fade."""
+        n, sched = self.networks, self.schedule()
+        for net in (n.G, n.Gs):
+            net.lod = sched.lod  # training calls name their level; only defaults change
         save_snapshot(path, n.G, n.D, n.Gs, metadata={
             "kimg": self.nimg / 1000.0, "step": self._step_count,
+            "lod": sched.lod, "resolution": sched.resolution, "alpha": sched.alpha,
             "training_config": self.cfg.to_dict(),
         })
 

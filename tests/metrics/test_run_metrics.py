@@ -1,6 +1,7 @@
 """run_metrics.py: the click CLI end to end, with stand-in or small real networks."""
 
 import json
+import os
 
 import keras
 import numpy as np
@@ -74,15 +75,36 @@ def test_missing_metric_networks_fail_before_loading(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "unknown metric" in result.output
 
 
-def test_mirror_setting_from_the_run_directory(tmp_path):
-    network = tmp_path / "network-snapshot-000000.zip"
-    network.write_bytes(b"x")
-    assert run_metrics.run_mirror_setting(str(network)) is None
-    (tmp_path / "training_options.yaml").write_text("dataset:\n  name: ffhq\n  mirror: true\n")
-    assert run_metrics.run_mirror_setting(str(network)) is True
-    (tmp_path / "training_options.yaml").write_text("dataset: [unclosed\n")
+@pytest.mark.parametrize("mirror", [True, False])
+def test_mirror_setting_from_the_files_training_writes(tmp_path, mirror):
+    # A real (tiny) training run writes the snapshot and training_options.yaml.
+    import yaml
+
+    import tf_stylegan as sg
+    from tests.training.tiny_training import make_tiny_dataset, tiny_config
+    from training import launch
+
+    make_tiny_dataset(tmp_path / "data" / "tiny")
+    cfg = tiny_config(tmp_path / "data", "tiny", mirror=mirror, total_kimg=0.016,
+                      outdir=str(tmp_path / "runs"))
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(yaml.safe_dump(cfg.to_dict()))
+    run_dir = launch.run(preset=str(preset), progress=False, print_fn=lambda *a: None)
+    snapshots = sorted(os.listdir(run_dir))
+    snapshot = os.path.join(run_dir, [f for f in snapshots if f.endswith(".zip")][-1])
+    assert run_metrics.run_mirror_setting(snapshot) is mirror  # from the snapshot's metadata
+    # A snapshot without metadata: from the run directory's training_options.yaml.
+    G, D, Gs = sg.load_snapshot(snapshot)
+    bare = os.path.join(run_dir, "network-snapshot-bare.zip")
+    sg.save_snapshot(bare, G, D, Gs)
+    assert run_metrics.run_mirror_setting(bare) is mirror
+    # Neither: unknown. A corrupt options file: a clear error.
+    elsewhere = tmp_path / "network-snapshot-000000.zip"
+    sg.save_snapshot(elsewhere, G, D, Gs)
+    assert run_metrics.run_mirror_setting(str(elsewhere)) is None
+    (tmp_path / "training_options.yaml").write_text("training: [unclosed\n")
     with pytest.raises(UserError, match="training_options.yaml: cannot read the run's options"):
-        run_metrics.run_mirror_setting(str(network))
+        run_metrics.run_mirror_setting(str(elsewhere))
 
 
 def test_real_generator_snapshot(tmp_path, lpips_file):

@@ -151,3 +151,28 @@ def test_train_writes_run_dir_and_runs_metrics(tiny_data, tmp_path, monkeypatch)
     assert all(c[3] == 100 and c[4].endswith("tiny") for c in calls)
     assert any("ppl_wend failed at kimg 0.1: FileNotFoundError" in line for line in logs)
     assert sum(line.startswith("tick ") for line in logs) == 2
+
+
+def test_snapshot_during_growth_records_and_renders_its_level(tiny_data, tmp_path):
+    import tf_stylegan as sg
+
+    t = Trainer(tiny_config(tiny_data, "tiny"), progress=False)
+    labels = tf.one_hot([0, 1], 3)
+    kw = dict(noise="const", truncation_psi=1.0)
+    for steps, level in ((1, 4), (5, 8)):  # nimg 8: 4x4 stable (lod 1); nimg 48: fade-in
+        t.run_steps(steps)
+        sched = t.schedule()
+        path = tmp_path / f"snap{steps}.zip"
+        t.save_snapshot(path)
+        _, _, Gs, info = sg.load_snapshot(path, with_info=True)
+        meta = info["metadata"]
+        assert (meta["lod"], meta["resolution"], meta["alpha"]) == \
+            (sched.lod, level, sched.alpha)
+        assert Gs.lod == sched.lod
+        z = tf.random.normal([2, Gs.config.latent_size], seed=1)
+        images = Gs(z, labels, **kw).numpy()
+        assert images.shape == (2, 8, 8, 1)
+        expected = Gs(z, labels, resolution=level, alpha=sched.alpha, **kw).numpy()
+        expected = expected.repeat(8 // level, axis=1).repeat(8 // level, axis=2)
+        np.testing.assert_array_equal(images, expected)  # nearest-upscaled from its level
+    assert 0 < sched.lod < 1

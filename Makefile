@@ -2,15 +2,27 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+# GPU=1 installs TensorFlow with the CUDA libraries (tensorflow[and-cuda]) instead of the CPU
+# build; the choice is remembered in .venv/.gpu, so later `make test` / `make demo` keep it.
+GPU    ?= $(shell cat $(VENV)/.gpu 2>/dev/null || echo 0)
+STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)-gpu$(GPU)
 
 .PHONY: install test test-fast demo lint lock clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+ifeq ($(GPU),1)
+	sed 's/^tensorflow_cpu==/tensorflow[and-cuda]==/' requirements.txt > $(VENV)/requirements-gpu.txt
+	$(BIN)/python -m pip uninstall --quiet -y tensorflow_cpu
+	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements-gpu.txt
+	$(BIN)/python -c "import tensorflow as tf; print('GPUs TensorFlow sees:', tf.config.list_physical_devices('GPU'))"
+else
+	$(BIN)/python -m pip uninstall --quiet -y tensorflow
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+endif
 	@rm -f $(VENV)/.installed-*
+	@echo $(GPU) > $(VENV)/.gpu
 	@touch $(STAMP)
 
 install: $(STAMP)

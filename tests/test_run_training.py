@@ -11,7 +11,7 @@ from training.config import list_presets, load_config
 
 EXPECTED_PRESETS = {"ffhq", "ffhq512", "ffhq256", "celebahq", "lsun-bedroom", "lsun-car",
                     "lsun-cat", "config-b", "config-c", "config-d", "config-e", "config-f",
-                    "mix0", "mix50", "mix90", "mix100", "demo"}
+                    "mix0", "mix50", "mix90", "mix100", "demo", "custom"}
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,9 @@ def test_presets_load_and_match_the_official_switches():
     assert celeba.loss == "wgangp" and celeba.mirror
     assert max(celeba.schedule_config(8).G_lrate_dict.values()) == 0.002
     assert not load_config("lsun-cat").mirror
+    custom = load_config("custom")  # official config F, mirror on, 10000 kimg
+    assert (custom.mirror, custom.total_kimg, custom.network, custom.schedule) == \
+        (True, 10000, {}, {})
     b = load_config("config-b").network
     assert b == dict(use_styles=False, use_pixel_norm=True, use_instance_norm=False,
                      mapping_layers=0, truncation_psi=None, const_input_layer=False,

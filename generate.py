@@ -17,10 +17,15 @@ Examples:
     python generate.py export --network snapshot.zip --outdir serving/stylegan --version 1
     python generate.py convert karras2019stylegan-ffhq-1024x1024.pkl ffhq.zip \\
         --export serving/ffhq
+    python generate.py images --network stylegan2-ffhq-config-f.pkl --seeds 6600-6625 \\
+        --outdir uncurated
 
 --network takes a snapshot (.zip, written by training or `convert`) or an official NVIDIA
-pickle (.pkl, read safely by tf_stylegan.legacy); the moving-average generator Gs is used.
-Latents follow the official scripts: z = np.random.RandomState(seed).randn(1, latent_size).
+pickle (.pkl, read safely by tf_stylegan.legacy), of StyleGAN or StyleGAN2; the moving-average
+generator Gs is used. Latents follow the official scripts: z =
+np.random.RandomState(seed).randn(1, latent_size). Defaults that differ between the families
+(truncation: psi 0.7 on 8 layers for StyleGAN, 0.5 on all layers for StyleGAN2) are the
+network's own.
 The logic lives in apps/ (generation, figures, interpolation, video) and tf_stylegan/export.py.
 """
 
@@ -114,9 +119,11 @@ def _label_options(fn):
 
 def _truncation_options(fn):
     fn = click.option("--truncation-cutoff", type=click.IntRange(min=0), default=None,
-                      help="Truncate layers below this index  [default: network's, 8]")(fn)
+                      help="Truncate layers below this index  [default: the network's: 8 "
+                           "for StyleGAN, all layers for StyleGAN2]")(fn)
     fn = click.option("--truncation-psi", type=float, default=None,
-                      help="Truncation psi (1 = off)  [default: network's, 0.7]")(fn)
+                      help="Truncation psi (1 = off)  [default: the network's: 0.7 for "
+                           "StyleGAN, 0.5 for StyleGAN2]")(fn)
     return fn
 
 @click.group(help=__doc__)
@@ -131,7 +138,8 @@ def cli():
 @_truncation_options
 @click.option("--noise", type=click.Choice(["random", "const", "none"]), default="random",
               show_default=True,
-              help="Noise inputs: random (seeded by the image seed), stored const, or none")
+              help="Noise inputs: random (drawn from the image's seed; for StyleGAN2 as "
+                   "run_generator.py draws it), stored const, or none")
 @_label_options
 @click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Output folder")
 @click.option("--grid", is_flag=True, help="Also write grid.png with all images")
@@ -143,9 +151,11 @@ def images(network_path, seeds, truncation_psi, truncation_cutoff, noise, class_
            outdir, grid, projected_w):
     """One PNG per seed (seedNNNN.png), optionally a grid.
 
-    With random noise, the noise of each image is drawn from its seed (stateless), so a seed
-    always gives the same image. With --projected-w, one PNG per w of the file (projNN.png),
-    rendered with the file's noise maps and no truncation.
+    With random noise, the noise of each image is drawn from its seed, so a seed always gives
+    the same image; for StyleGAN2 networks it is drawn as the official run_generator.py draws
+    it (the seed's RandomState, after z), so a seed gives the official image. With
+    --projected-w, one PNG per w of the file (projNN.png), rendered with the file's noise maps
+    and no truncation.
     """
     if projected_w is not None:
         return _images_from_projected_w(network_path, projected_w, outdir, seeds=seeds,
@@ -157,7 +167,7 @@ def images(network_path, seeds, truncation_psi, truncation_cutoff, noise, class_
     import numpy as np
     from tqdm.auto import tqdm
 
-    from apps.generation import generate_images, make_labels
+    from apps.generation import generate_images, make_labels, seed_inputs
     from apps.image_files import save_image
     from tf_stylegan.images import image_grid
     from tf_stylegan.snapshot import load_network
@@ -167,10 +177,10 @@ def images(network_path, seeds, truncation_psi, truncation_cutoff, noise, class_
     label_vec = resolve_labels(cfg, class_idx, labels)
     results = []
     for seed in tqdm(seeds, desc="images", unit="img"):
-        z = np.random.RandomState(seed).randn(1, cfg.latent_size)  # official convention
+        z, image_noise = seed_inputs(Gs, seed, noise)  # the official scripts' draws
         image = generate_images(
             Gs, z, make_labels(cfg, 1, label_vec), truncation_psi=truncation_psi,
-            truncation_cutoff=truncation_cutoff, noise=noise, seed=seed)[0]
+            truncation_cutoff=truncation_cutoff, noise=image_noise, seed=seed)[0]
         save_image(image, os.path.join(outdir, f"seed{seed:04d}.png"))
         if grid:
             results.append(image)
@@ -187,14 +197,21 @@ def images(network_path, seeds, truncation_psi, truncation_cutoff, noise, class_
 @_label_options
 @_user_errors
 def figures_cmd(network_path, outdir, numbers, class_idx, labels):
-    """The paper's figures 2, 3, 4, 5 and 8 with the official seeds, scaled to the network.
+    """The StyleGAN paper's figures 2, 3, 4, 5 and 8 with the official seeds, scaled to the
+    network.
 
     \b
-    2  uncurated images at several display sizes (seed 5, psi 0.7, random noise)
+    2  uncurated images at several display sizes (seed 5, the network's truncation, random noise)
     3  style mixing: coarse / middle / fine styles from source images (no truncation)
     4  stochastic variation: 100 noise samples of one latent, crops, per-pixel std (psi 1)
     5  noise in all / no / fine / coarse layers (psi 1)
     8  truncation trick, psi 1, 0.7, 0.5, 0, -0.5, -1 on all layers
+
+    \b
+    StyleGAN2 networks: 3 is StyleGAN2's style mixing (run_generator.py style-mixing-example:
+    row seeds 85,100,75,458,1500, column seeds 55,821,1789,293, styles 0-6 from the column
+    seed, psi 0.5 on all layers); 5 uses the noise maps of the same resolutions; the others
+    are drawn as for StyleGAN (apps/figures.py).
     """
     from apps.figures import make_figures
     from tf_stylegan.snapshot import load_network

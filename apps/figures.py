@@ -1,4 +1,4 @@
-"""The paper's figures 2, 3, 4, 5 and 8 from a trained generator.
+"""The StyleGAN paper's figures 2, 3, 4, 5 and 8 from a trained generator, of either family.
 
 The figures follow the official `generate_figures.py` of NVlabs/stylegan (layouts, seeds, layer
 ranges, truncation and noise settings), adapted to any resolution and layer count: crops are
@@ -6,6 +6,15 @@ scaled by `resolution / 1024` and the coarse / middle / fine layer ranges (0-3 /
 18 layers at 1024 px) are scaled to the network's `num_layers`. Where the official figures use
 random noise (figures 2 and 4) the noise is drawn statelessly from the seed, so every figure is
 reproducible bit for bit on one machine.
+
+StyleGAN2 networks (`config.family == "stylegan2"`, `figures_for`) get every figure, adapted:
+- 3 is StyleGAN2's own style-mixing figure, `stylegan2_style_mixing`: NVlabs/stylegan2
+  `run_generator.py style-mixing-example` with the seeds of its README, which has no coarse /
+  middle / fine split but one range of styles (`--col-styles`, default 0-6) for every row;
+- 5 takes the noise maps of the paper's resolutions (`figure5_noise_ranges`): StyleGAN2 has
+  one noise map per convolution, `num_layers - 1` of them, not one per dlatent row;
+- 2, 4 and 8 are drawn as for StyleGAN; the default truncation of figure 2 is the network's
+  (StyleGAN2: psi 0.5 on all layers, as `run_generator.py`).
 """
 
 import os
@@ -28,6 +37,14 @@ FIG4_SEEDS, FIG4_SAMPLES, FIG4_CROP = (1157, 1012), 100, (650, 180, 906, 436)
 FIG5_SEEDS, FIG5_FLIPS = (1967, 1555), (1,)
 FIG8_SEEDS, FIG8_PSIS = (91, 388), (1.0, 0.7, 0.5, 0.0, -0.5, -1.0)
 OFFICIAL_NUM_LAYERS = 18  # the layer ranges above are given for 1024 px
+
+# --- StyleGAN2's style mixing (NVlabs/stylegan2 run_generator.py, style-mixing-example) ---------
+# The seeds of the style-mixing recipe in NVlabs/stylegan2 README.md (run_generator.py requires
+# them); `--col-styles` defaults to 0-6: the column seed's w replaces the row seed's on layers
+# 0-6, which at 1024 px are the styles of the 4x4 to 32x32 convolutions.
+SG2_MIX_ROW_SEEDS = (85, 100, 75, 458, 1500)
+SG2_MIX_COL_SEEDS = (55, 821, 1789, 293)
+SG2_MIX_COL_STYLES = range(0, 7)
 
 
 def layer_ranges(num_layers):
@@ -56,7 +73,9 @@ def _scale_box(box, resolution):
 # --- The paper's figures ---------------------------------------------------------------------
 def figure2_uncurated(Gs, labels=None, seed=FIG2_SEED, lods=FIG2_LODS, rows=FIG2_ROWS,
                       min_size=8, progress=True):
-    """Figure 2: uncurated images shown at several display sizes (official seed 5, psi 0.7).
+    """Figure 2: uncurated images shown at several display sizes (official seed 5), with the
+    network's default truncation as the official `Gs.run` (StyleGAN psi 0.7 on 8 layers,
+    StyleGAN2 psi 0.5 on all layers).
 
     Column k holds `rows * 2**lods[k]` images downscaled by `2**lods[k]` (Lanczos), as the
     official `draw_uncurated_result_figure`. Display LODs whose tiles would be smaller than
@@ -89,7 +108,6 @@ def figure3_style_mixing(Gs, labels=None, src_seeds=FIG3_SRC_SEEDS, dst_seeds=FI
     styles of the sources, rows 4-5 the middle ones, row 6 the fine ones (`layer_ranges`).
     """
     cfg = Gs.config
-    res = cfg.resolution
     if style_ranges is None:
         coarse, middle, fine = layer_ranges(cfg.num_layers)
         style_ranges = [coarse] * 3 + [middle] * 2 + [fine]
@@ -98,18 +116,55 @@ def figure3_style_mixing(Gs, labels=None, src_seeds=FIG3_SRC_SEEDS, dst_seeds=FI
                        make_labels(cfg, len(src_seeds), labels)).numpy()
     dst_w = Gs.mapping(tf.constant(z_from_seeds(dst_seeds, cfg.latent_size)),
                        make_labels(cfg, len(dst_seeds), labels)).numpy()
-    canvas = Image.new("RGB", (res * (len(src_seeds) + 1), res * (len(dst_seeds) + 1)), "white")
-    for col, image in enumerate(synthesize(Gs, src_w)):
+    return _style_mixing_grid(Gs, src_w, dst_w, style_ranges, "white",
+                              "figure 3" if progress else False)
+
+
+def stylegan2_style_mixing(Gs, labels=None, row_seeds=SG2_MIX_ROW_SEEDS,
+                           col_seeds=SG2_MIX_COL_SEEDS, col_styles=None, truncation_psi=None,
+                           progress=True):
+    """StyleGAN2's style-mixing figure (NVlabs/stylegan2 `run_generator.py`,
+    `style-mixing-example`), figure 3 for StyleGAN2 networks.
+
+    Every seed's w is truncated on all layers, `w_avg + psi * (w - w_avg)` with the network's
+    `dlatent_avg` (psi: the network's default, 0.5 as the official `--truncation-psi`); the top
+    row shows the column seeds' images, the left column the row seeds' ones, and cell (r, c) the
+    row seed's w with the layers `col_styles` taken from the column seed's. Stored noise
+    (official `randomize_noise=False`), a black background as the official grid. `col_styles`
+    defaults to the official 0-6; a network of fewer than 8 layers (16 px or less) takes all
+    but its last layer from the column seed.
+    """
+    cfg = Gs.config
+    if col_styles is None:
+        col_styles = range(0, min(SG2_MIX_COL_STYLES.stop, cfg.num_layers - 1))
+    psi = cfg.truncation_psi if truncation_psi is None else truncation_psi
+
+    def truncated_w(seeds):
+        w = Gs.mapping(tf.constant(z_from_seeds(seeds, cfg.latent_size)),
+                       make_labels(cfg, len(seeds), labels))
+        return Gs.truncate(w, psi, None).numpy()  # official: all layers
+
+    return _style_mixing_grid(Gs, truncated_w(col_seeds), truncated_w(row_seeds),
+                              [col_styles] * len(row_seeds), "black",
+                              "figure 3" if progress else False)
+
+
+def _style_mixing_grid(Gs, col_w, row_w, row_styles, background, progress):
+    """The style-mixing grid of both families: the images of `col_w` [C, L, D] across the top,
+    those of `row_w` [R, L, D] down the left; cell (r, c) renders `row_w[r]` with the layers
+    `row_styles[r]` taken from `col_w[c]`. Synthesis only, stored noise."""
+    res = Gs.config.resolution
+    canvas = Image.new("RGB", (res * (len(col_w) + 1), res * (len(row_w) + 1)), background)
+    for col, image in enumerate(synthesize(Gs, col_w)):
         canvas.paste(_rgb(image), ((col + 1) * res, 0))
-    dst_images = synthesize(Gs, dst_w)
-    rows = enumerate(dst_images)
+    rows = enumerate(synthesize(Gs, row_w))
     if progress:
-        rows = tqdm(rows, total=len(dst_seeds), desc="figure 3", unit="row", leave=False)
+        rows = tqdm(rows, total=len(row_w), desc=progress, unit="row", leave=False)
     for row, image in rows:
         canvas.paste(_rgb(image), (0, (row + 1) * res))
-        mixed = np.repeat(dst_w[row][None], len(src_seeds), axis=0)
-        idx = list(style_ranges[row])
-        mixed[:, idx] = src_w[:, idx]
+        mixed = np.repeat(row_w[row][None], len(col_w), axis=0)
+        idx = list(row_styles[row])
+        mixed[:, idx] = col_w[:, idx]
         for col, image in enumerate(synthesize(Gs, mixed)):
             canvas.paste(_rgb(image), ((col + 1) * res, (row + 1) * res))
     return canvas
@@ -145,24 +200,42 @@ def figure4_noise_detail(Gs, labels=None, seeds=FIG4_SEEDS, num_samples=FIG4_SAM
     return canvas
 
 
+def figure5_noise_ranges(Gs):
+    """Figure 5's noise settings: all, none, fine only, coarse only, as ranges of noise maps.
+
+    StyleGAN: noise map i is layer i's; the fine layers start where `layer_ranges` puts them
+    (8 of 18 at 1024 px: the paper's 64-1024 px against 4-32 px). StyleGAN2: noise map i is
+    convolution i's (`num_layers - 1` maps, `synthesis.noise_shapes()`); the fine ones are those
+    at least as large as the first fine StyleGAN layer of the same layer count, so at 1024 px
+    again 64-1024 px (maps 7-16) against 4-32 px (maps 0-6).
+    """
+    num_maps = Gs.config.num_layers
+    split = layer_ranges(num_maps)[2].start
+    if Gs.config.family == "stylegan2":
+        first_fine_size = 2 ** (split // 2 + 2)  # StyleGAN's layer i works at 2**(i // 2 + 2)
+        sizes = Gs.synthesis.noise_shapes()  # in layer order, growing
+        num_maps = len(sizes)
+        split = sum(size < first_fine_size for size in sizes)
+    return [range(0, num_maps), range(0, 0), range(split, num_maps), range(0, split)]
+
+
 def figure5_noise_components(Gs, labels=None, seeds=FIG5_SEEDS, noise_ranges=None,
                              flips=FIG5_FLIPS, progress=True):
     """Figure 5: noise in all layers / no layers / fine layers only / coarse layers only.
 
     Official: the stored noise buffers, zeroed outside each range; psi 1; the second seed is
     mirrored. Each seed gets a 2x2 panel of half images (left/right halves alternate). The
-    ranges are all, none, [8, L) and [0, 8) at 18 layers, scaled as `layer_ranges`.
+    default ranges are `figure5_noise_ranges(Gs)`: all, none, [8, L) and [0, 8) at 18 layers,
+    scaled as `layer_ranges` (for StyleGAN2 the noise maps of the same resolutions).
     """
     cfg = Gs.config
     res = cfg.resolution
-    L = cfg.num_layers
     if noise_ranges is None:
-        split = layer_ranges(L)[2].start
-        noise_ranges = [range(0, L), range(0, 0), range(split, L), range(0, split)]
+        noise_ranges = figure5_noise_ranges(Gs)
     buffers = [tf.convert_to_tensor(b) for b in Gs.synthesis.noise_buffers]
-    if len(buffers) != L:
-        raise UserError(f"figure 5 needs a network with noise inputs (use_noise); found "
-                         f"{len(buffers)} noise buffers for {L} layers.")
+    if not buffers:
+        raise UserError("figure 5 needs a network with noise inputs (use_noise); this one has "
+                        "none.")
     w = Gs.mapping(tf.constant(z_from_seeds(seeds, cfg.latent_size)),
                    make_labels(cfg, len(seeds), labels))
     all_images = []
@@ -210,16 +283,24 @@ FIGURES = {
     5: ("figure05-noise-components.png", figure5_noise_components),
     8: ("figure08-truncation-trick.png", figure8_truncation),
 }
+# StyleGAN2 networks: StyleGAN2's own style-mixing figure; the others adapt (module docstring).
+STYLEGAN2_FIGURES = {**FIGURES, 3: ("figure03-style-mixing.png", stylegan2_style_mixing)}
+
+
+def figures_for(config):
+    """{number: (file name, function)} of the figures drawn for a network of this config."""
+    return STYLEGAN2_FIGURES if config.family == "stylegan2" else FIGURES
 
 
 def make_figures(Gs, outdir, figures=(2, 3, 4, 5, 8), labels=None, progress=True):
     """Draws the requested paper figures into `outdir`; returns {number: path}."""
-    unknown = sorted(set(figures) - set(FIGURES))
+    available = figures_for(Gs.config)
+    unknown = sorted(set(figures) - set(available))
     if unknown:
-        raise UserError(f"unknown figure numbers {unknown}; available: {sorted(FIGURES)}")
+        raise UserError(f"unknown figure numbers {unknown}; available: {sorted(available)}")
     paths = {}
     for number in figures:
-        name, fn = FIGURES[number]
+        name, fn = available[number]
         paths[number] = save_image(fn(Gs, labels=labels, progress=progress),
                                    os.path.join(outdir, name))
     return paths

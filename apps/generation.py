@@ -1,8 +1,9 @@
 """Latents, labels and uint8 images from a generator, as the official scripts make them.
 
-Latents come from seeds as in the official `pretrained_example.py` / `generate_figures.py`:
-`z = np.random.RandomState(seed).randn(latent_size)`. Random noise is drawn statelessly from a
-seed too, so every image is reproducible bit for bit on one machine.
+Latents come from seeds as in the official `pretrained_example.py` / `generate_figures.py` /
+StyleGAN2's `run_generator.py`: `z = np.random.RandomState(seed).randn(latent_size)`. Random
+noise is drawn from a seed too (`seed_inputs`, `generate_images`), so every image is
+reproducible bit for bit on one machine.
 """
 
 import numpy as np
@@ -22,6 +23,26 @@ def z_from_seeds(seeds, latent_size):
     """[N, latent_size] float32: one `z_from_seed` row per seed."""
     return np.stack([z_from_seed(s, latent_size) for s in seeds]) if len(seeds) else \
         np.zeros([0, latent_size], np.float32)
+
+
+def seed_inputs(Gs, seed, noise="random"):
+    """z [1, latent_size] and the `noise` argument of `Gs` for the image of `seed`.
+
+    z is `np.random.RandomState(seed).randn(1, latent_size)`, as in both families' official
+    scripts. For a StyleGAN2 network, random noise continues that RandomState: the noise maps
+    noise0, noise1, ... are drawn in layer order as `randn(1, 1, H, W)` each, as NVlabs/stylegan2
+    `run_generator.py` (`generate_images`) sets the noise variables before rendering, so a seed
+    gives the official image. For StyleGAN every other `noise` is returned unchanged: its
+    official scripts draw random noise unseeded, and `generate_images` draws it statelessly
+    from the seed instead.
+    """
+    rnd = np.random.RandomState(seed)
+    z = rnd.randn(1, Gs.config.latent_size)
+    if noise == "random" and Gs.config.family == "stylegan2":
+        # [1, 1, H, W] (official NCHW) and [1, H, W, 1] hold the same draws in the same order.
+        noise = [tf.constant(rnd.randn(1, size, size, 1), tf.float32)
+                 for size in Gs.synthesis.noise_shapes()]
+    return z, noise
 
 
 def noise_seed(*values):
@@ -66,7 +87,7 @@ def generate_images(Gs, z, labels=None, truncation_psi=None, truncation_cutoff=N
         z: float [N, latent_size].
         labels: float [N, label_size] or None.
         truncation_psi, truncation_cutoff: as `Generator.__call__` (None: the config defaults).
-        noise: "random" | "const" | "none".
+        noise: "random" | "const" | "none", or a list of noise maps (as `Gs.synthesis`).
         seed: optional python int; with random noise, minibatch b uses the stateless seed
             `noise_seed(seed, b)`, so results are reproducible.
         batch_size: images per forward pass (official figures use 8).

@@ -22,8 +22,10 @@ section 5), with every number as there:
 The same algorithm runs on any generator with the interface of `tf_stylegan.Generator`:
 `mapping(z, labels) -> w [N, num_layers, dlatent_size]`, `synthesis(w, noise=[maps])` with maps
 [N, size, size, 1] of sizes `synthesis.noise_shapes()`, and `config` (resolution,
-num_channels, latent_size, label_size, num_layers). For StyleGAN (v1) networks these are the
-per-layer noise inputs.
+num_channels, latent_size, label_size, num_layers). For StyleGAN2 networks the noise maps are
+the synthesis' noise inputs, one per convolution (`num_layers - 1`, 17 at 1024 px): the official
+projector's `G_synthesis/noise*` variables. For StyleGAN (v1) networks they are its per-layer
+noise inputs (one per layer, 18 at 1024 px).
 
 Extensions beyond the official code, each opt-in or forced by it:
 - `w_plus=True` optimises one w per layer (W+) and draws the w noise per layer;

@@ -18,8 +18,9 @@ Signatures (all images are uint8 NHWC, converted as the official `convert_images
 `labels` is f32 [N, label_size] and present only for conditional networks. Every signature uses
 the stored noise buffers ("const" noise, the official `randomize_noise=False`), so the server is
 deterministic: the same request always gives the same images. `serving_default` and `seeds`
-apply the truncation trick to the layers below the config's `truncation_cutoff` (8 by default,
-official); `truncation_psi` = 1 disables it. `mapping` returns w without truncation and
+apply the truncation trick to the layers below the config's `truncation_cutoff` (StyleGAN: 8,
+official `G_style`; StyleGAN2: None, i.e. all layers, official `G_main`); `truncation_psi` = 1
+disables it. `mapping` returns w without truncation and
 `synthesis` renders w as given, as the official sub-networks do.
 
 `seeds` draws `z[i] = stateless_normal([latent_size], seed=[seeds[i], 0], alg="philox")`: the
@@ -127,7 +128,8 @@ def export_saved_model(Gs, out_dir, version=1, overwrite=False):
     so a server watching `out_dir` never sees a half-written version.
 
     Args:
-        Gs: `tf_stylegan.Generator` (usually the moving-average Gs of a snapshot).
+        Gs: `tf_stylegan.Generator` or `StyleGAN2Generator` (usually the moving-average Gs of
+            a snapshot).
         out_dir: model base directory (TF Serving's `--model_base_path`).
         version: positive int, the version directory name.
         overwrite: replace an existing `<out_dir>/<version>` instead of failing.
@@ -153,7 +155,8 @@ def export_saved_model(Gs, out_dir, version=1, overwrite=False):
         extra = os.path.join(tmp, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         with open(os.path.join(extra, "tf_stylegan.json"), "w") as f:
-            json.dump({"config": Gs.config.to_dict(), "noise": SERVING_NOISE,
+            json.dump({"family": Gs.config.family, "config": Gs.config.to_dict(),
+                       "noise": SERVING_NOISE,
                        "truncation_cutoff": Gs.config.truncation_cutoff,
                        "signatures": SIGNATURES}, f, indent=2)
         if os.path.exists(final):  # overwrite: the rename needs the old version out of the way

@@ -1,4 +1,5 @@
-"""`generate.py project` and `generate.py images --projected-w` on a tiny network."""
+"""`generate.py project` and `generate.py images --projected-w` on tiny StyleGAN and StyleGAN2
+networks."""
 
 import json
 
@@ -137,3 +138,37 @@ def test_images_projected_w_excludes_seeds_and_checks_the_file(files, tmp_path):
             "--outdir", tmp_path / "o")
     assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
     assert f"{path}: noise maps of sizes []" in r.output
+
+
+def test_project_and_render_again_on_a_stylegan2_network(files, tmp_path):
+    G = tiny_generator(16, family="stylegan2")
+    net = tmp_path / "net2.zip"
+    save_snapshot(str(net), G, sg.StyleGAN2Discriminator(G.config), G)
+    out = tmp_path / "out"
+    r = run("project", "--network", net, "--target", files / "digit.png", "--outdir", out,
+            "--num-steps", 3, "--lpips", files / "lpips.npz")
+    assert r.exit_code == 0, r.output
+    d = out / "digit"
+    Gs = load_snapshot(str(net))[2]
+    with np.load(d / "projected_w.npz") as data:
+        # The official StyleGAN2 noise maps noise0..noise4 (4x4, then two of 8 and of 16).
+        assert sorted(data.files) == ["noise0", "noise1", "noise2", "noise3", "noise4", "w"]
+        w = data["w"]
+        noise = [data[f"noise{i}"] for i in range(5)]
+    assert w.shape == (1, 6, 16)
+    assert [v.shape for v in noise] == [(1, s, s, 1) for s in (4, 8, 8, 16, 16)]
+    np.testing.assert_array_equal(w, np.repeat(w[:, :1], 6, axis=1))  # one w, tiled
+    expected = np.asarray(to_uint8(Gs.synthesis(tf.constant(w), noise=noise)))[0]
+    np.testing.assert_array_equal(read_png(d / "proj.png"), expected)
+    r = run("images", "--network", net, "--projected-w", d / "projected_w.npz",
+            "--outdir", tmp_path / "again")
+    assert r.exit_code == 0, r.output
+    np.testing.assert_array_equal(read_png(tmp_path / "again" / "proj00.png"),
+                                  read_png(d / "proj.png"))
+    # A StyleGAN network's projection (6 noise maps) does not fit this network.
+    v1 = tmp_path / "v1"
+    assert run("project", "--network", files / "net.zip", "--target", files / "digit.png",
+               "--outdir", v1, "--num-steps", 1, "--lpips", files / "lpips.npz").exit_code == 0
+    r = run("images", "--network", net, "--projected-w", v1 / "digit" / "projected_w.npz",
+            "--outdir", tmp_path / "o")
+    assert r.exit_code == 1 and "this network takes 5 maps of sizes [4, 8, 8, 16, 16]" in r.output

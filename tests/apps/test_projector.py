@@ -1,4 +1,5 @@
-"""The projector (apps/projector.py) on tiny StyleGAN networks and an LPIPS with random weights.
+"""The projector (apps/projector.py) on tiny StyleGAN and StyleGAN2 networks and an LPIPS with
+random weights (the tests that use a network run on both families).
 
 Expected values come from the official formulas (NVlabs/stylegan2 projector.py) written out
 here, from float64 numpy transcriptions, or from the generator itself, never from the projector.
@@ -13,8 +14,10 @@ import tensorflow as tf
 
 from apps import projector as proj
 from metrics.lpips import LPIPS_ENV, save_lpips_npz
-from tests.apps.tiny_networks import random_lpips, tiny_generator
+from tests.apps.tiny_networks import GENERATORS, random_lpips, tiny_generator
 from tf_stylegan.errors import UserError
+
+FAMILIES = sorted(GENERATORS)  # "stylegan", "stylegan2"
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +25,9 @@ def lpips():
     return random_lpips()
 
 
-@pytest.fixture(scope="module")
-def G16():
-    return tiny_generator(16)
+@pytest.fixture(scope="module", params=FAMILIES)
+def G16(request):
+    return tiny_generator(16, family=request.param)
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +147,23 @@ def test_w_avg_and_w_std_come_from_10000_mapped_latents_seeded_123(G16, projecto
     assert not np.allclose(projector16.w_avg[0, 0], G16.dlatent_avg.numpy(), atol=0.1)
 
 
+def test_the_noise_maps_are_the_synthesis_noise_inputs(G16, projector16):
+    # The official layouts at 16 px: StyleGAN has a noise input per layer (two per resolution);
+    # StyleGAN2 one per convolution, noise0..noise4 (4x4 Conv, then Conv0_up and Conv1 of 8x8
+    # and of 16x16), and none of its own for the last ToRGB's w row.
+    expected = {"stylegan": [4, 4, 8, 8, 16, 16], "stylegan2": [4, 8, 8, 16, 16]}
+    sizes = expected[G16.config.family]
+    assert G16.config.num_layers == 6 and G16.synthesis.noise_shapes() == sizes
+    targets, _ = generated_targets(G16, [1])
+    (state,) = projector16.project(targets, num_steps=1)
+    assert [tuple(v.shape) for v in state.noise] == [(1, s, s, 1) for s in sizes]
+    # Each map is an input of the synthesis: changing one changes the projected image.
+    image = projector16.synthesize(state.w, state.noise).numpy()
+    for i in range(len(sizes)):
+        noise = [-v if j == i else v for j, v in enumerate(state.noise)]
+        assert np.abs(projector16.synthesize(state.w, noise).numpy() - image).max() > 1e-4
+
+
 def test_each_step_follows_the_schedules_and_renormalises_the_noise(G16, projector16, lpips):
     targets, _ = generated_targets(G16, [1, 2])
     num_steps, seeds = 8, [11, 12]
@@ -220,8 +240,9 @@ def test_w_plus_optimises_one_w_per_layer(G16, lpips):
     assert np.abs(steps[1:] - steps[:1]).max() > 1e-4  # the layers moved independently
 
 
-def test_projection_recovers_an_image_the_network_generated(lpips):
-    G = tiny_generator(32)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_projection_recovers_an_image_the_network_generated(lpips, family):
+    G = tiny_generator(32, family=family)
     projector = proj.Projector(G, lpips)
     target, w_true = generated_targets(G, [7])
     states = list(projector.project(target, num_steps=100, seed=1))
@@ -230,15 +251,16 @@ def test_projection_recovers_an_image_the_network_generated(lpips):
     d_start = float(projector.distance(start, target)[0])
     d_final = float(projector.distance(final, target)[0])
     rms = lambda x: float(np.sqrt(np.mean((np.asarray(x) - target) ** 2)))  # noqa: E731
-    print(f"LPIPS {d_start:.4f} -> {d_final:.4f}, pixel RMS {rms(start):.4f} -> "
+    print(f"{family}: LPIPS {d_start:.4f} -> {d_final:.4f}, pixel RMS {rms(start):.4f} -> "
           f"{rms(final):.4f}")
     assert d_final < 0.25 * d_start
     assert rms(final) < 0.6 * rms(start)
     assert states[-1].dist[0] == pytest.approx(d_final, rel=0.05)
 
 
-def test_conditional_grayscale_networks_need_a_label(lpips):
-    G = tiny_generator(16, label_size=3, num_channels=1, seed=2)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_conditional_grayscale_networks_need_a_label(lpips, family):
+    G = tiny_generator(16, label_size=3, num_channels=1, seed=2, family=family)
     with pytest.raises(UserError, match="conditional"):
         proj.Projector(G, lpips)
     label = [0.0, 1.0, 0.0]
@@ -263,7 +285,8 @@ def test_bad_input_gives_user_errors(projector16, lpips):
         next(projector16.project(np.zeros([1, 16, 16, 3]), num_steps=0))
 
 
-def test_projected_w_files(G16, tmp_path):
+def test_projected_w_files(tmp_path):
+    G16 = tiny_generator(16)
     rng = np.random.RandomState(0)
     w = rng.randn(2, 6, 16).astype(np.float32)
     noise = [rng.randn(2, s, s, 1).astype(np.float32) for s in G16.synthesis.noise_shapes()]
@@ -281,6 +304,10 @@ def test_projected_w_files(G16, tmp_path):
     with pytest.raises(UserError, match=r"projected_w.npz: w is \[2, 6, 16\], this network "
                                         r"takes \[N, 8, 16\]"):
         proj.load_projected_w(path, other)
+    # A StyleGAN2 network of the same w shape has one noise map fewer (none per layer).
+    with pytest.raises(UserError, match=r"projected_w.npz: noise maps of sizes .*this network "
+                                        r"takes 5 maps of sizes \[4, 8, 8, 16, 16\]"):
+        proj.load_projected_w(path, tiny_generator(16, family="stylegan2"))
     bad = tmp_path / "bad.npz"
     np.savez(bad, w=w, noise0=noise[0], noise2=noise[2])
     with pytest.raises(UserError, match=r"bad.npz: unexpected arrays \['noise2'\]"):

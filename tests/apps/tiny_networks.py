@@ -1,28 +1,36 @@
-"""Tiny StyleGAN generators and an LPIPS-VGG16 with random weights, for the projector tests."""
+"""Tiny StyleGAN and StyleGAN2 generators and an LPIPS-VGG16 with random weights, for the
+projector tests."""
 
 import keras
 import numpy as np
 
 import tf_stylegan as sg
 from metrics.lpips import LPIPS
+from tf_stylegan.config import FAMILIES
+
+# The generator class of each network family (`config.family`).
+GENERATORS = {"stylegan": sg.Generator, "stylegan2": sg.StyleGAN2Generator}
 
 
-def tiny_generator(resolution=16, noise_weight=0.1, label_size=0, num_channels=3, seed=0):
-    """A StyleGAN (v1) generator of a few thousand weights, with non-zero noise weights.
+def tiny_generator(resolution=16, noise_weight=0.1, label_size=0, num_channels=3, seed=0,
+                   family="stylegan"):
+    """A StyleGAN (v1) or StyleGAN2 generator of a few thousand weights, with non-zero noise
+    weights.
 
-    The per-channel noise weights are zero at init (official); they are randomised here so that
-    the noise maps change the image and the projector's noise gradients are not zero. The
-    `dlatent_avg` is randomised too, so that it cannot pass for the projector's own w_avg.
+    The noise weights (StyleGAN: one per channel, StyleGAN2: one scalar `noise_strength` per
+    layer) are zero at init (official); they are randomised here so that the noise maps change
+    the image and the projector's noise gradients are not zero. The `dlatent_avg` is randomised
+    too, so that it cannot pass for the projector's own w_avg.
     """
-    cfg = sg.NetworkConfig(resolution=resolution, fmap_base=32, fmap_max=16, latent_size=16,
+    cfg = FAMILIES[family](resolution=resolution, fmap_base=32, fmap_max=16, latent_size=16,
                            dlatent_size=16, mapping_fmaps=16, mapping_layers=2,
                            label_size=label_size, num_channels=num_channels)
     keras.utils.set_random_seed(seed)  # the same weights whichever tests ran before
-    G = sg.Generator(cfg)
+    G = GENERATORS[family](cfg)
     rng = np.random.RandomState(seed)
     for v in G.variables:
         if "noise" in v.path and v.trainable:
-            v.assign(rng.randn(*v.shape).astype(np.float32) * noise_weight)
+            v.assign(np.asarray(rng.randn(*v.shape), np.float32) * noise_weight)
     G.dlatent_avg.assign(rng.randn(cfg.dlatent_size).astype(np.float32))
     return G
 

@@ -107,8 +107,22 @@ def resolve_labels(config, class_idx, labels):
     return vec
 
 def _network_option(fn):
+    fn = click.option("--full-network", is_flag=True, expose_value=False,
+                      callback=lambda ctx, param, value: ctx.meta.update(full_network=value),
+                      help="Render the full network even if the snapshot was taken during "
+                           "progressive growing (by default it renders its level, upscaled).")(fn)
     return click.option("--network", "network_path", required=True, metavar="PATH",
                         help="Snapshot .zip or official .pkl")(fn)
+
+
+def _load_Gs(network_path):
+    """Gs of `--network`; at full resolution when `--full-network` was given."""
+    from tf_stylegan.snapshot import load_network
+
+    _, _, Gs = load_network(network_path)
+    if click.get_current_context().meta.get("full_network"):
+        Gs.lod = 0
+    return Gs
 
 def _label_options(fn):
     fn = click.option("--labels", default=None, metavar="V1,V2,...",
@@ -170,9 +184,8 @@ def images(network_path, seeds, truncation_psi, truncation_cutoff, noise, class_
     from apps.generation import generate_images, make_labels, seed_inputs
     from apps.image_files import save_image
     from tf_stylegan.images import image_grid
-    from tf_stylegan.snapshot import load_network
 
-    _, _, Gs = load_network(network_path)
+    Gs = _load_Gs(network_path)
     cfg = Gs.config
     label_vec = resolve_labels(cfg, class_idx, labels)
     results = []
@@ -214,9 +227,8 @@ def figures_cmd(network_path, outdir, numbers, class_idx, labels):
     are drawn as for StyleGAN (apps/figures.py).
     """
     from apps.figures import make_figures
-    from tf_stylegan.snapshot import load_network
 
-    _, _, Gs = load_network(network_path)
+    Gs = _load_Gs(network_path)
     label_vec = resolve_labels(Gs.config, class_idx, labels)
     paths = make_figures(Gs, outdir, numbers, labels=label_vec)
     for path in paths.values():
@@ -244,7 +256,6 @@ def interpolate(network_path, seeds, space, frames, fps, loop, truncation_psi,
     """A walk through the latents of several seeds, as MP4 or GIF."""
     from apps.interpolation import interpolation_frames
     from apps.video import write_animation
-    from tf_stylegan.snapshot import load_network
 
     if len(seeds) < 2:
         raise click.BadParameter(f"needs at least 2 seeds. Received: {seeds}",
@@ -252,7 +263,7 @@ def interpolate(network_path, seeds, space, frames, fps, loop, truncation_psi,
     if not out_path.lower().endswith((".mp4", ".gif")):
         raise click.BadParameter(f"must end in .mp4 or .gif. Received: {out_path}",
                                  param_hint="'--out'")
-    _, _, Gs = load_network(network_path)
+    Gs = _load_Gs(network_path)
     label_vec = resolve_labels(Gs.config, class_idx, labels)
     frame_iter = interpolation_frames(
         Gs, seeds, space=space, frames=frames, loop=loop, labels=label_vec,
@@ -277,9 +288,8 @@ def export(network_path, outdir, version, overwrite):
     deterministic. Loads without tf_stylegan.
     """
     from tf_stylegan.export import export_saved_model
-    from tf_stylegan.snapshot import load_network
 
-    _, _, Gs = load_network(network_path)
+    Gs = _load_Gs(network_path)
     click.echo(f"Wrote {export_saved_model(Gs, outdir, version=version, overwrite=overwrite)}")
 
 @cli.command()
@@ -357,10 +367,9 @@ def project(network_path, targets, outdir, num_steps, seed, w_plus, transform, l
     if repeated:
         raise UserError(f"--target: several targets are named {repeated[0]!r}; their output "
                         "folders would clash (rename or copy one).")
-    from tf_stylegan.snapshot import load_network
 
     lpips = proj_lib.load_lpips_weights(lpips_path)
-    _, _, Gs = load_network(network_path)
+    Gs = _load_Gs(network_path)
     cfg = Gs.config
     label_vec = resolve_labels(cfg, class_idx, labels)
     fitted = [proj_lib.load_target(t, cfg.resolution, cfg.num_channels, transform)
@@ -420,13 +429,12 @@ def _images_from_projected_w(network_path, path, outdir, **other_options):
     from apps import projector as proj_lib
     from data.images import save_png
     from tf_stylegan.images import to_uint8
-    from tf_stylegan.snapshot import load_network
 
     given = [f"--{k.replace('_', '-')}" for k, v in other_options.items() if v is not None]
     if given:
         raise click.UsageError(f"--projected-w renders the file's w as it is: {given[0]} does "
                                "not apply.")
-    _, _, Gs = load_network(network_path)
+    Gs = _load_Gs(network_path)
     w, noise = proj_lib.load_projected_w(path, Gs)
     images = np.asarray(to_uint8(proj_lib.synthesize(Gs, w, noise)))
     for i, image in enumerate(images):

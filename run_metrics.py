@@ -71,6 +71,9 @@ def run_mirror_setting(network_path):
 # --- What to evaluate ---
 @click.option("--network", "network_path", required=True, metavar="PATH",
               help="Snapshot written by training (.zip) or an official NVIDIA pickle (.pkl).")
+@click.option("--full-network", is_flag=True,
+              help="Evaluate the full network even if the snapshot was taken during progressive "
+                   "growing (by default it renders its level, upscaled, as the official Gs).")
 @click.option("--metrics", "metric_names", default="fid50k", show_default=True,
               help="Comma-separated metric names: " + ", ".join(registry.list_metrics()) + ".")
 @click.option("--num-samples", type=click.IntRange(min=2), default=None,
@@ -102,8 +105,8 @@ def run_mirror_setting(network_path):
               help="Where metric-<name>.jsonl is appended.  [default: the snapshot's directory]")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars.")
 @_user_errors
-def main(ctx, network_path, metric_names, num_samples, batch_size, seed, dataset, data_dir,
-         mirror, cache_dir, inception, lpips, classifiers, crop, run_dir, progress):
+def main(ctx, network_path, full_network, metric_names, num_samples, batch_size, seed, dataset,
+         data_dir, mirror, cache_dir, inception, lpips, classifiers, crop, run_dir, progress):
     names = [n.strip() for n in metric_names.split(",") if n.strip()]
     unknown = [n for n in names if n not in registry.list_metrics()]
     if not names or unknown:
@@ -137,6 +140,8 @@ def main(ctx, network_path, metric_names, num_samples, batch_size, seed, dataset
         run_dir = os.path.dirname(os.path.abspath(network_path))
 
     _, _, Gs = load_network(network_path)
+    if full_network:
+        Gs.lod = 0  # a snapshot taken during growing renders its level unless asked otherwise
     opts = registry.MetricOptions(
         run_dir=run_dir, dataset_dir=dataset_dir, mirror=bool(mirror), num_samples=num_samples,
         batch_size=batch_size, inception=inception, lpips=lpips, classifiers=classifiers,

@@ -97,6 +97,33 @@ def test_images_match_the_network(snap, tmp_path):
     np.testing.assert_array_equal(grid[16:, :16], read_png(tmp_path / "seed0002.png"))
 
 
+def test_growing_snapshot_renders_its_level_unless_full_network(tmp_path):
+    # A 16x16 network saved while training at 8x8 (lod 1): images and the SavedModel render
+    # 8x8, nearest-upscaled, as the official Gs with its lod; --full-network renders 16x16.
+    G, D = tiny_networks()
+    G.lod = 1.0
+    path = tmp_path / "growing.zip"
+    save_snapshot(path, G, D, G)
+    args = ("--seeds", "3", "--noise", "const", "--truncation-psi", "1")
+    assert run("images", "--network", path, *args, "--outdir", tmp_path / "lod").exit_code == 0
+    assert run("images", "--network", path, "--full-network", *args,
+               "--outdir", tmp_path / "full").exit_code == 0
+    lod, full = read_png(tmp_path / "lod" / "seed0003.png"), read_png(tmp_path / "full" /
+                                                                       "seed0003.png")
+    z = tf.constant(np.random.RandomState(3).randn(1, 16), tf.float32)
+    low = np.asarray(to_uint8(G(z, truncation_psi=1.0, noise="const", resolution=8)))[0]
+    np.testing.assert_array_equal(lod, low.repeat(2, axis=0).repeat(2, axis=1))
+    G.lod = 0
+    expected_full = np.asarray(to_uint8(G(z, truncation_psi=1.0, noise="const")))[0]
+    assert np.abs(full.astype(int) - expected_full.astype(int)).max() <= 1
+    assert np.abs(full.astype(int) - lod.astype(int)).max() > 10
+    # The SavedModel export renders the snapshot's level too.
+    assert run("export", "--network", path, "--outdir", tmp_path / "serving").exit_code == 0
+    served = tf.saved_model.load(str(tmp_path / "serving" / "1"))
+    out = served.signatures["serving_default"](z=z, truncation_psi=tf.constant(1.0))
+    np.testing.assert_array_equal(out["images"].numpy()[0], lod)
+
+
 def test_random_noise_is_seeded_and_matters(snap, tmp_path):
     path, _ = snap
     for sub, noise in (("a", "random"), ("b", "random"), ("c", "const"), ("d", "none")):

@@ -1,7 +1,7 @@
 """TrainingConfig: every knob of a training run, YAML presets (`configs/*.yaml`) and overrides.
 
 Defaults are the official StyleGAN values (NVlabs/stylegan `train.py` and
-`training/training_loop.py`, reference section 3): logistic non-saturating G loss, logistic D
+`training/training_loop.py`): logistic non-saturating G loss, logistic D
 loss with R1 gamma 10, Gs half-life 10 kimg, minibatch_repeats 4, optimizer reset at every LOD
 boundary, 25000 kimg, image grid every tick, network snapshot every 10 ticks.
 

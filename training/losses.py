@@ -12,7 +12,7 @@ fresh latents); the D losses evaluate the fakes with the *real* minibatch's labe
 Resolution scaling (progressive growing). During growth the official loop feeds D the reals and
 fakes nearest-upscaled to full resolution, and D box-downscales them back (2x2 averages) to the
 current level. Our D runs at the current resolution directly, which gives the same scores
-(reference section 7 item 19) but not the same input gradients: with `k = 2 ** levels_below`, a
+(a box average of a nearest-upscaled image is the image itself) but not the same input gradients: with `k = 2 ** levels_below`, a
 D that starts with a k x k box average spreads each native-pixel gradient `g` over k*k pixels as
 `g / k**2`, so for the same image
 
@@ -52,7 +52,8 @@ def r1_scale_for(resolution: int, dataset_resolution: int) -> float:
     `0.25 ** num_levels_below(resolution, dataset_resolution)`: the official loop takes R1 w.r.t.
     the reals nearest-upscaled to `dataset_resolution`, which D box-downscales again; that squared
     gradient norm is the native-resolution one divided by 4 per level (see the module docstring;
-    verified on the official D, reference section 7 item 19). 1.0 at full resolution.
+    checked against R1 on upscaled reals in tests/training/test_losses.py). 1.0 at full
+    resolution.
     """
     return 0.25 ** num_levels_below(resolution, dataset_resolution)
 

@@ -124,7 +124,7 @@ def test_D_logistic_r1_gamma_zero_skips_the_penalty(monkeypatch):
 @pytest.mark.parametrize("levels", [1, 2])
 def test_r1_scale_equals_r1_on_upscaled_reals(levels):
     """Official: R1 w.r.t. nearest-upscaled reals that D box-downscales. Ours: R1 at the native
-    resolution times r1_scale_for. They must agree (reference section 7 item 19)."""
+    resolution times r1_scale_for. They must agree."""
     k = 2 ** levels
     full = R * k
     D_full = lambda y, labels: D_quadratic(box_down(y, k), labels)

@@ -124,7 +124,8 @@ def test_equalized_conv_matches_formula(tmp_path, resample):
 
 def test_fused_up_conv_is_upscale_plus_flipped_conv():
     # The official fused op (transposed conv with the 4x4 summed kernel) equals nearest
-    # upsample + conv with the kernel flipped spatially (reference section 2.1).
+    # upsample + conv with the kernel flipped spatially (official `upscale2d_conv2d` is a
+    # conv2d_transpose, which flips the kernel).
     fused = EqualizedConv2D(4, 3, resample="up", fused=True, use_bias=False)
     plain = EqualizedConv2D(4, 3, resample="up", fused=False, use_bias=False)
     x = randn(2, 6, 6, 3)

@@ -28,7 +28,7 @@ def nonzero_noise_weights(G):
     (128, (2_101_248, 23_742_610, 25_843_858, 22_941_313)),
 ])
 def test_official_parameter_counts(resolution, expected):
-    # Reference section 2.7: the official print_layers totals (built, never run).
+    # The totals the official `print_layers` prints for G_style / D_basic (built, never run).
     cfg = sg.NetworkConfig(resolution=resolution)
     G, D = sg.Generator(cfg), sg.Discriminator(cfg)
     got = (G.mapping.count_params_trainable(), G.synthesis.count_params_trainable(),
@@ -43,7 +43,7 @@ def test_per_layer_counts_at_1024():
     def count(*layers):
         return sum(int(np.prod(v.shape)) for layer in layers for v in layer.trainable_weights)
 
-    # 4x4/Const = const + noise weight + bias + StyleMod (reference section 2.7).
+    # 4x4/Const = const + noise weight + bias + StyleMod (official print_layers row).
     assert int(np.prod(s.const.shape)) + count(s.epilogues[0]) == 534_528
     assert count(s.convs[0], s.epilogues[1]) == 2_885_632
     assert count(s.convs[-2], s.epilogues[-2]) == 21_056  # 1024 Conv0_up

@@ -13,8 +13,8 @@ Resolution scaling (progressive growing). During growth the official loop feeds 
 fakes nearest-upscaled to full resolution, and D box-downscales them back (2x2 averages) to the
 current level. Our D runs at the current resolution directly, which gives the same scores
 (a box average of a nearest-upscaled image is the image itself) but not the same input
-gradients: with `k = 2 ** levels_below`, a D that starts with a k x k box average spreads each native-pixel gradient `g` over k*k pixels as
-`g / k**2`, so for the same image
+gradients: with `k = 2 ** levels_below`, a D that starts with a k x k box average spreads
+each native-pixel gradient `g` over k*k pixels as `g / k**2`, so for the same image
 
     |grad wrt upscaled image|**2 = sum over native pixels of k**2 * (g / k**2)**2
                                 = |grad wrt native image|**2 / k**2.

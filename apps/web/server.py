@@ -10,6 +10,7 @@ with several threads. It serves files only (no directory listings), and logs not
 import functools
 import http.server
 import os
+import sys
 import threading
 
 from tf_stylegan.errors import UserError
@@ -39,6 +40,17 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class SiteServer(http.server.ThreadingHTTPServer):
+    """A threading HTTP server that does not print a traceback when a browser drops a
+    connection (closing a tab mid-download is not an error)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 def serve(directory, host="127.0.0.1", port=8000):
     """Starts serving `directory` in a background thread and returns the server.
 
@@ -53,11 +65,10 @@ def serve(directory, host="127.0.0.1", port=8000):
         raise UserError(f"{directory}: not a site of `generate.py web` (no index.html).")
     handler = functools.partial(SiteHandler, directory=directory)
     try:
-        server = http.server.ThreadingHTTPServer((host, port), handler)
+        server = SiteServer((host, port), handler)
     except OSError as e:
         raise UserError(f"--port {port}: cannot serve on {host}:{port} ({e.strerror}).") \
             from None
-    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="site-server", daemon=True).start()
     return server
 

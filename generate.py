@@ -19,6 +19,8 @@ Examples:
         --export serving/ffhq
     python generate.py images --network stylegan2-ffhq-config-f.pkl --seeds 6600-6625 \\
         --outdir uncurated
+    python generate.py export --network snapshot.zip --format onnx --outdir onnx-model
+    python generate.py web --network snapshot.zip --outdir site --serve
 
 --network takes a snapshot (.zip, written by training or `convert`) or an official NVIDIA
 pickle (.pkl, read safely by tf_stylegan.legacy), of StyleGAN or StyleGAN2; the moving-average
@@ -275,21 +277,33 @@ def interpolate(network_path, seeds, space, frames, fps, loop, truncation_psi,
 @cli.command()
 @_network_option
 @click.option("--outdir", required=True, type=click.Path(file_okay=False),
-              help="Model base directory (TF Serving --model_base_path)")
+              help="Model base directory (TF Serving --model_base_path); for the other "
+                   "formats, the directory to write")
+@click.option("--format", "fmt", type=click.Choice(["savedmodel", "onnx", "tfjs", "litert"]),
+              default="savedmodel", show_default=True, help="Model format")
 @click.option("--version", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Version subdirectory")
-@click.option("--overwrite", is_flag=True, help="Replace an existing version")
+              help="Version subdirectory (savedmodel)")
+@click.option("--overwrite", is_flag=True, help="Replace an existing version / directory")
 @_user_errors
-def export(network_path, outdir, version, overwrite):
-    """SavedModel of Gs for TF Serving, in <outdir>/<version>/.
+def export(network_path, outdir, fmt, version, overwrite):
+    """SavedModel of Gs for TF Serving, in <outdir>/<version>/; or Gs for other runtimes.
 
     Signatures serving_default (z, truncation_psi), mapping (z -> w), synthesis (w) and seeds
     (int64 seeds, truncation_psi); images are uint8 NHWC, the stored noise makes them
     deterministic. Loads without tf_stylegan.
+
+    --format onnx|tfjs|litert writes <outdir>/ with a mapping and a synthesis model (noise as
+    inputs), generator.json and noise.bin (tf_stylegan/runtimes/__init__.py says how to use
+    them; litert: StyleGAN networks only).
     """
+    Gs = _load_Gs(network_path)
+    if fmt != "savedmodel":
+        from tf_stylegan.runtimes import export_runtime
+
+        click.echo(f"Wrote {export_runtime(Gs, fmt, outdir, overwrite=overwrite)}")
+        return
     from tf_stylegan.export import export_saved_model
 
-    Gs = _load_Gs(network_path)
     click.echo(f"Wrote {export_saved_model(Gs, outdir, version=version, overwrite=overwrite)}")
 
 @cli.command()
@@ -316,6 +330,56 @@ def convert(pkl, out, export_dir, version):
         from tf_stylegan.export import export_saved_model
 
         click.echo(f"Wrote {export_saved_model(Gs, export_dir, version=version)}")
+
+# --- web -----------------------------------------------------------------------------------
+@cli.command()
+@click.option("--network", "network_path", default=None, metavar="PATH",
+              help="Snapshot .zip or official .pkl (omit with --serve to serve an existing site)")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False),
+              help="Site folder to write (or, with --serve alone, to serve)")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty --outdir")
+@click.option("--title", default=None, help="Page title  [default: StyleGAN in the browser]")
+@click.option("--class-names", default=None, metavar="A,B,...",
+              help="Names of the classes of a conditional network, for the class picker")
+@click.option("--serve", is_flag=True, help="Serve the site on http://HOST:PORT/ until Ctrl+C")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to serve on (0: any free port)")
+@_user_errors
+def web(network_path, outdir, overwrite, title, class_names, serve, host, port):
+    """A static web page in which the generator runs in the browser.
+
+    Writes OUTDIR/ (the page, ONNX Runtime Web and the converted model; nothing is fetched from
+    elsewhere when it is viewed) for any static file server. The page has a seed field and a
+    random button, truncation psi (and cutoff for StyleGAN), style mixing from a second seed
+    (coarse / middle / fine), noise (stored / random / off, re-draw), a class picker for
+    conditional networks, a grid of seeds, PNG download and the time per image. Seed S is the
+    latent of `images --seeds S`; with stored noise the image is that of `--noise const`.
+    """
+    import threading
+
+    from apps.web import server as site_server
+
+    if network_path is None and not serve:
+        raise click.UsageError("pass --network (to build a site) or --serve (to serve one).")
+    if network_path is not None:
+        from apps.web.site import build_site
+        from tf_stylegan.snapshot import load_network
+
+        _, _, Gs = load_network(network_path)
+        names = None if class_names is None else [n.strip() for n in class_names.split(",")]
+        site = build_site(Gs, outdir, overwrite=overwrite, title=title, class_names=names)
+        click.echo(f"Wrote {site}")
+    if serve:
+        httpd = site_server.serve(outdir, host=host, port=port)
+        click.echo(f"Serving {outdir} at {site_server.url(httpd)} (Ctrl+C to stop)")
+        try:
+            threading.Event().wait()  # until Ctrl+C; the server runs in its own thread
+        except KeyboardInterrupt:
+            pass
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
 
 # --- project --------------------------------------------------------------------------------
 PROJECT_VIDEO_FPS = 10  # stylegan2-ada-pytorch's projector.py writes proj.mp4 at 10 fps

@@ -25,7 +25,8 @@ def atomic_path(path, *, directory=False):
     PIL or `np.savez`, behave the same) and starts with a dot. With `directory=True` the
     temporary path is an empty directory that the block fills. On an exception the temporary
     file or directory is removed and `path` is left as it was. An existing file at `path` is
-    replaced; an existing directory must be moved away by the caller first.
+    replaced; an existing directory must be moved away by the caller first. The result has
+    the permissions `open()` or `os.mkdir()` would give it.
     """
     path = os.fspath(path)
     parent = os.path.dirname(os.path.abspath(path))
@@ -37,6 +38,11 @@ def atomic_path(path, *, directory=False):
     else:
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=os.path.splitext(base)[1], dir=parent)
         os.close(fd)
+    # mkstemp/mkdtemp create private (0600/0700) entries; give the result the permissions a
+    # plain open()/mkdir() would (less the umask), so that e.g. a web server can read it.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, (0o777 if directory else 0o666) & ~umask)
     try:
         yield tmp
         os.replace(tmp, path)

@@ -95,20 +95,6 @@ def build_site(Gs, outdir, overwrite=False, title=None, class_names=None,
         write_runtime_files(Gs, "onnx", model)
         with open(os.path.join(model, "page.json"), "w") as f:
             json.dump(page, f, indent=1)
-        make_public(tmp)
         if os.path.isdir(outdir):
             shutil.rmtree(outdir)
     return outdir
-
-
-def make_public(directory):
-    """World-readable permissions (less the umask) for a directory tree: the temporary
-    directory it was built in is private (0700), and a web server may run as another user."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(directory, 0o755 & ~mask)
-    for parent, dirs, files in os.walk(directory):
-        for name in dirs:
-            os.chmod(os.path.join(parent, name), 0o755 & ~mask)
-        for name in files:
-            os.chmod(os.path.join(parent, name), 0o644 & ~mask)

@@ -59,3 +59,17 @@ def test_jsonl_round_trip_and_torn_line(tmp_path):
     with open(path, "a") as f:
         f.write('{"kimg": 3.')  # a writer killed mid-line
     assert read_jsonl(path) == [{"kimg": 1.0}, {"kimg": 2.0, "x": [1, 2]}]
+
+
+def test_results_get_the_usual_permissions(tmp_path):
+    # mkstemp/mkdtemp would leave 0600/0700: a web server running as another user could not read.
+    umask = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "f.txt") as f:
+            f.write("x")
+        with atomic_path(tmp_path / "d", directory=True) as tmp:
+            open(os.path.join(tmp, "a"), "w").close()
+    finally:
+        os.umask(umask)
+    assert os.stat(tmp_path / "f.txt").st_mode & 0o777 == 0o644
+    assert os.stat(tmp_path / "d").st_mode & 0o777 == 0o755

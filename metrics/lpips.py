@@ -40,13 +40,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tf_stylegan.errors import UserError
+from tf_stylegan.files import atomic_write
 
 __all__ = [
     "LPIPS",
@@ -200,17 +200,8 @@ class LPIPS(keras.Model):
 def save_lpips_npz_arrays(arrays: dict, path: str) -> None:
     """Writes named LPIPS arrays to `path` (.npz) atomically, with the format marker."""
     arrays = {k: np.asarray(v, np.float32) for k, v in arrays.items() if k != "format"}
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, format=np.array(LPIPS_FORMAT), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path, "wb") as f:
+        np.savez(f, format=np.array(LPIPS_FORMAT), **arrays)
 
 
 def save_lpips_npz(model: LPIPS, path: str) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import os
 import time
 from collections.abc import Callable
@@ -26,12 +25,12 @@ from typing import Any
 import numpy as np
 
 from tf_stylegan.errors import UserError
+from tf_stylegan.files import append_jsonl
 
 __all__ = [
     "DEFAULT_BATCH_SIZES",
     "DEFAULT_NUM_SAMPLES",
     "MetricOptions",
-    "append_jsonl",
     "evaluate",
     "get_metric",
     "list_metrics",
@@ -249,16 +248,6 @@ def _jsonable(value):
     return value
 
 
-def append_jsonl(path: str, record: dict) -> None:
-    """Appends one JSON line to `path` in a single write (creating the directory)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    line = json.dumps(_jsonable(record), sort_keys=False) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def evaluate(name: str, Gs, opts: MetricOptions | None = None) -> dict:
     """Runs metric `name` on generator `Gs` and records the result.
 
@@ -282,5 +271,6 @@ def evaluate(name: str, Gs, opts: MetricOptions | None = None) -> dict:
     }
     record = _jsonable(record)
     if opts.run_dir:
+        os.makedirs(opts.run_dir, exist_ok=True)
         append_jsonl(os.path.join(opts.run_dir, f"metric-{name}.jsonl"), record)
     return record

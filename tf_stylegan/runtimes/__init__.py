@@ -107,13 +107,6 @@ def export_runtime(Gs, fmt, out_dir, overwrite=False):
         check_convertible(Gs)  # before any work
     with atomic_path(out_dir, directory=True) as tmp:
         write_runtime_files(Gs, fmt, tmp)
-        os.chmod(tmp, 0o755 & ~_umask())  # mkdtemp makes it private (0700)
         if os.path.lexists(out_dir):
             shutil.rmtree(out_dir)
     return out_dir
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -20,11 +20,10 @@ every feature) so that 50,000 x 2048 features need not be held in memory for FID
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import numpy as np
 import scipy.linalg
+
+from tf_stylegan.files import atomic_path
 
 __all__ = ["FeatureStats", "frechet_distance", "kernel_inception_distance"]
 
@@ -205,17 +204,8 @@ class FeatureStats:
             arrays.update(mean=mean, cov=cov)
         if self.capture_all:
             arrays["features"] = self.get_all()
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_path(path) as tmp:
+            np.savez(tmp, **arrays)
 
     @classmethod
     def load(cls, path: str) -> "FeatureStats":

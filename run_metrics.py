@@ -11,13 +11,17 @@ Examples:
         --dataset ffhq --mirror --inception classify_image_graph_def.pb
     python run_metrics.py --network snapshot.zip --metrics kid50k --dataset mnist \\
         --num-samples 5000          # a quick check with fewer samples
+    python run_metrics.py --network results/00000-stylegan-demo-1gpu/network-snapshot-000064.zip \\
+        --metrics fid_digits --dataset demo     # the digit demos' quality figure
 
 Metrics: fid50k, kid50k, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ls (official names and
-sample counts; --num-samples overrides the count). The metric networks are local files, never
-downloaded: --inception (or $TF_STYLEGAN_INCEPTION), --lpips (or $TF_STYLEGAN_LPIPS),
---classifiers (or $TF_STYLEGAN_CLASSIFIERS). Results are printed and appended as JSON lines to
-<run-dir>/metric-<name>.jsonl; the run directory defaults to the snapshot's directory.
-Real-image statistics are cached in --cache-dir. The logic lives in metrics/.
+sample counts; --num-samples overrides the count), and fid_digits (digit datasets: FID in the
+features of a digit classifier that the project trains on first use). The metric networks are
+local files, never downloaded: --inception (or $TF_STYLEGAN_INCEPTION), --lpips (or
+$TF_STYLEGAN_LPIPS), --classifiers (or $TF_STYLEGAN_CLASSIFIERS). Results are printed and
+appended as JSON lines to <run-dir>/metric-<name>.jsonl; the run directory defaults to the
+snapshot's directory. Real-image statistics and the digit classifier are cached in --cache-dir.
+The logic lives in metrics/.
 """
 
 import os
@@ -39,7 +43,10 @@ _NEEDS = {
     "fid50k": "inception", "kid50k": "inception",
     "ppl_zfull": "lpips", "ppl_wfull": "lpips", "ppl_zend": "lpips", "ppl_wend": "lpips",
     "ls": "classifiers",
+    "fid_digits": "digit classifier",  # trained and cached by the metric itself
 }
+# Metrics that read the real images of --dataset.
+_NEEDS_DATASET = ("fid50k", "kid50k", "fid_digits")
 
 
 def run_mirror_setting(network_path):
@@ -82,13 +89,13 @@ def run_mirror_setting(network_path):
               help="Override the official minibatch size.  [default: official]")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of latents, labels, noise and mirror flips.")
-# --- Real images (fid50k, kid50k) ---
+# --- Real images (fid50k, kid50k, fid_digits) ---
 @click.option("--dataset", default=None, help="Dataset name (a directory under --data-dir).")
 @click.option("--data-dir", default="datasets", show_default=True, help="Parent of datasets.")
 @click.option("--mirror/--no-mirror", default=None,
               help="Randomly x-flip the reals.  [default: as the run did, else off]")
 @click.option("--cache-dir", default="cache", show_default=True,
-              help="Cache of real-image statistics.")
+              help="Cache of real-image statistics and of the digit classifier.")
 # --- Metric networks (local files) ---
 @click.option("--inception", default=None, metavar="PATH",
               help="Inception-v3: classify_image_graph_def.pb, inception-2015-12-05.tgz or Keras "
@@ -115,19 +122,18 @@ def main(ctx, network_path, full_network, metric_names, num_samples, batch_size,
     if not os.path.isfile(network_path):  # checked first, before the metric networks
         raise UserError(f"{network_path}: network file not found.")
     needs = {_NEEDS[n] for n in names}
-    dataset_dir = None
-    if "inception" in needs:
+    dataset_dir = os.path.join(data_dir, dataset) if dataset else None
+    reading_reals = [n for n in names if n in _NEEDS_DATASET]
+    if reading_reals:
         if not dataset:
-            ctx.fail(f"{', '.join(n for n in names if _NEEDS[n] == 'inception')} need "
-                     f"--dataset NAME (the training data under --data-dir).")
-        dataset_dir = os.path.join(data_dir, dataset)
+            ctx.fail(f"{', '.join(reading_reals)} need --dataset NAME (the training data under "
+                     f"--data-dir).")
         if not os.path.isdir(dataset_dir):
             ctx.fail(f"--dataset {dataset}: directory {dataset_dir} not found.")
+    if "inception" in needs:
         from metrics.inception import resolve_inception_path
 
         inception = resolve_inception_path(inception)  # Fails before the network is loaded.
-    elif dataset:
-        dataset_dir = os.path.join(data_dir, dataset)  # Label distribution of cond. networks.
     if "lpips" in needs:
         from metrics.lpips import resolve_lpips_path
 

@@ -64,8 +64,8 @@ _EXAMPLES = __doc__.split("Examples:", 1)[1]
 @click.option("--seed", type=int, default=None, help="Run seed. [default: 1000]")
 @click.option("--metrics", default=None, metavar="LIST",
               help="Comma-separated metrics evaluated at every network snapshot (fid50k, kid50k, "
-                   "ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ls); their network files are set "
-                   "with --set metric_options.inception=PATH etc. [default: none]")
+                   "ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ls, fid_digits); their network "
+                   "files are set with --set metric_options.inception=PATH etc. [default: none]")
 # --- Output ---
 @click.option("--outdir", default=None, help="Where run directories go. [default: results]")
 @click.option("--resume", default=None,

@@ -10,7 +10,10 @@ Measures, per progressive-growing level (8 .. 256) and per configuration:
   - peak RSS (VmHWM) of every case, reset before the case with /proc/self/clear_refs;
   - fp32 vs mixed precision (`mixed_bfloat16` on CPU) and with / without XLA (`cfg.xla`, the
     loop's jit_compile of the per-replica passes), plus a numeric check of both against fp32;
-  - generation at 1024x1024 (official widths, batch 1) in a fresh process: peak RSS.
+  - generation at 1024x1024 (official widths, batch 1) in a fresh process: peak RSS;
+  - with --roofline, per level: the step's FLOPs counted from its traced graph, the achieved
+    GFLOP/s, and the GFLOP/s of the same convolutions and matrix products timed alone
+    (bench/roofline.py).
 
 Every configuration (widths x precision x XLA) runs in its own subprocess, levels in increasing
 order. Each case warms up (the first call traces, and compiles under XLA), then times `steps`
@@ -24,6 +27,7 @@ Usage:
     python -m bench --quick          # about 1 min: levels 8 and 16, demo + official
     python -m bench --levels 8,16,32 --widths demo --precisions fp32 --xla off --json-only
     python -m bench --profile --widths official --levels 64     # top ops of one train step
+    python -m bench --roofline --precisions fp32 --xla off      # FLOPs and GFLOP/s vs peak
 """
 
 from __future__ import annotations
@@ -175,6 +179,7 @@ def worker_group(spec):
             step(reals, labels, alpha, seeds[spec["warmup"] + i])
         _sync(trainer)
         dt = time.perf_counter() - t0
+        sec_per_step = dt / steps
         _emit({"kind": "train", **common, "pipeline": "off", "seconds": dt,
                "sec_per_step": dt / steps, "img_per_s": batch * steps / dt,
                "warmup_seconds": warm_s, "traces_before": traces0,
@@ -212,6 +217,14 @@ def worker_group(spec):
         _emit({"kind": "infer", **common, **_time_inference(trainer, res, batch, steps,
                                                               spec["warmup"], xla,
                                                               ws["label_size"])})
+        # --- Roofline: last, so that timing the ops alone disturbs none of the cases above. ---
+        if spec.get("roofline"):
+            from bench.roofline import count_flops, roofline
+
+            costs = count_flops(step.get_concrete_function(reals, labels, alpha, seeds[0]))
+            _emit({"kind": "roofline", **common, **roofline(costs, sec_per_step),
+                   "counted": "Conv2D, its gradients, depthwise convs, MatMul/BatchMatMul of the "
+                              "traced step (bench/roofline.py)"})
 
 
 def _time_reader(ds, res, batch, min_seconds=1.0, min_batches=20):
@@ -521,7 +534,7 @@ def build_plan(args):
                     "batch": {str(r): batch_for(w, r, args.batch) for r in lv},
                     "steps": {str(r): steps_for(w, r, args.quick, args.steps) for r in lv},
                     "warmup": args.warmup, "reader": precision == precisions[0]
-                    and xla == xlas[0],
+                    and xla == xlas[0], "roofline": args.roofline,
                     "pipeline_max_res": args.pipeline_max_res if w == "official" else 10**9}))
     return plan, levels, widths_list
 
@@ -600,6 +613,23 @@ def summarize(records, log):
     for m in (r for r in records if r["kind"] == "mem1024"):
         log(f"  generation 1024x1024 batch 1 peak RSS: {m['peak_rss_mb']:.0f} MB (target <= 4096):"
             f" {'PASS' if m['peak_rss_mb'] <= 4096 else 'FAIL'}")
+    roof = [r for r in records if r["kind"] == "roofline"]
+    if roof:
+        log("")
+        log("Roofline: FLOPs of the step's convolutions and matrix products (traced graph, 2 per "
+            "multiply-add); peak = the same ops timed alone")
+        hdr = (f"{'widths':9} {'res':>4} {'batch':>5} {'precision':15} {'xla':>3} "
+               f"{'GFLOP/step':>10} {'s/step':>8} {'GFLOP/s':>8} {'peak':>8} {'of peak':>7} "
+               f"{'best op':>8}")
+        log(hdr)
+        log("-" * len(hdr))
+        for r in sorted(roof, key=lambda r: (r["widths"], r["precision"], r["xla"],
+                                             r["resolution"])):
+            log(f"{r['widths']:9} {r['resolution']:>4} {r['batch']:>5} {r['precision']:15} "
+                f"{'on' if r['xla'] else 'off':>3} {r['gflop_per_step']:>10.2f} "
+                f"{r['sec_per_step']:>8.3f} {r['achieved_gflops']:>8.1f} "
+                f"{r['peak_gflops']:>8.1f} {100 * r['fraction_of_peak']:>6.0f}% "
+                f"{r['best_op_gflops']:>8.1f}")
     errors = [r for r in records if r["kind"] == "error"]
     if errors:
         log(f"  {len(errors)} worker(s) FAILED: " + ", ".join(e["worker"] for e in errors))
@@ -626,6 +656,9 @@ def parse_args(argv=None):
                    "(default 32; the reader alone is timed at every level)")
     p.add_argument("--no-checks", action="store_true", help="skip the numeric checks")
     p.add_argument("--no-mem1024", action="store_true", help="skip the 1024 memory case")
+    p.add_argument("--roofline", action="store_true",
+                   help="per level, also count the step's FLOPs (from its traced graph) and time "
+                   "its convolutions and matrix products alone: achieved vs peak GFLOP/s")
     p.add_argument("--profile", action="store_true",
                    help="profile the train step at the first --levels entry and first --widths")
     p.add_argument("--json-only", action="store_true", help="print only the JSON lines")

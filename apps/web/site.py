@@ -4,12 +4,12 @@ The site is plain files, served by any static file server; nothing is fetched fr
 
     index.html style.css app.js worker.js latent.js   the page (apps/web/static/)
     lib/      ONNX Runtime Web (JavaScript + WebAssembly), copied from node_modules
-    model/    mapping.onnx synthesis.onnx generator.json noise.bin (tf_stylegan.runtimes)
+    model/    mapping.onnx synthesis.onnx generator.json noise.bin (apps.runtimes)
               page.json: the title, the style-mixing layer ranges, the runtime version
 
 The page draws latents with numpy's legacy RandomState generator (latent.js), so a seed gives
 the latent of `generate.py images --seeds`; the worker runs the mapping and synthesis models and
-applies truncation, style mixing and the noise choice itself, as `tf_stylegan.runtimes`
+applies truncation, style mixing and the noise choice itself, as `apps.runtimes`
 documents.
 
 Why ONNX Runtime Web: both it and TensorFlow.js run our graphs exactly (same images), and ORT's
@@ -22,9 +22,9 @@ import os
 import shutil
 
 from apps.figures import layer_ranges
+from apps.runtimes import write_runtime_files
 from tf_stylegan.errors import UserError
 from tf_stylegan.files import atomic_path
-from tf_stylegan.runtimes import write_runtime_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")

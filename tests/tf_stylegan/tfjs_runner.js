@@ -1,5 +1,5 @@
-// Runs a TF.js graph model (written by tf_stylegan.runtimes.tfjs) in Node.js with TF.js' CPU
-// backend, for tests/tf_stylegan/test_runtimes.py. Usage: node tfjs_runner.js REQUEST.json
+// Runs a TF.js graph model (written by apps.runtimes.tfjs) in Node.js with TF.js' CPU
+// backend, for tests/apps/test_runtimes.py. Usage: node tfjs_runner.js REQUEST.json
 // REQUEST: {"model": dir, "inputs": {name: {"file": raw float32 LE path, "shape": [...]}},
 //           "output": raw float32 path}. Prints {"shape": [...]} of the output.
 const fs = require('fs');

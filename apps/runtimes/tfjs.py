@@ -70,7 +70,7 @@ def model_json(graph):
     return {
         "format": FORMAT,
         "generatedBy": tf.__version__,
-        "convertedBy": "tf_stylegan.runtimes.tfjs",
+        "convertedBy": "apps.runtimes.tfjs",
         "signature": {
             "inputs": {name: info(nodes[name]) for name in graph.inputs},
             "outputs": {graph.output: info(nodes[graph.output])},

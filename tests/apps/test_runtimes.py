@@ -11,10 +11,10 @@ import pytest
 import tensorflow as tf
 
 import tf_stylegan as sg
+from apps.runtimes import export_runtime, graphs
 from tests.paths import ROOT
 from tf_stylegan.errors import UserError
 from tf_stylegan.images import to_uint8
-from tf_stylegan.runtimes import export_runtime, graphs
 
 SMALL = dict(latent_size=16, dlatent_size=16, mapping_fmaps=16, mapping_layers=2)
 
@@ -79,7 +79,7 @@ def stored_noise(export_dir, info, n):
 
 
 def documented_render(run, info, export_dir, z, labels, psi):
-    """uint8 images by the recipe of tf_stylegan/runtimes/__init__.py, with `run(graph, feeds)`
+    """uint8 images by the recipe of apps/runtimes/__init__.py, with `run(graph, feeds)`
     calling the runtime."""
     feeds = {"z": z} if labels is None else {"z": z, "labels": labels}
     w = run("mapping", feeds)

@@ -23,9 +23,9 @@ import json
 import os
 import shutil
 
+from apps.runtimes import graphs
 from tf_stylegan.errors import UserError
 from tf_stylegan.files import atomic_path
-from tf_stylegan.runtimes import graphs
 
 FORMATS = ("onnx", "tfjs", "litert")
 # The file (or directory) name of each graph, per format.
@@ -42,7 +42,7 @@ def write_models(Gs, fmt, out_dir):
     if fmt not in FORMATS:
         raise UserError(f"format must be one of {', '.join(FORMATS)}. Received: {fmt!r}")
     if fmt == "litert":
-        from tf_stylegan.runtimes.litert import check_convertible, write_litert
+        from apps.runtimes.litert import check_convertible, write_litert
 
         check_convertible(Gs)
         functions = {"mapping": graphs.mapping_function(Gs),
@@ -53,11 +53,11 @@ def write_models(Gs, fmt, out_dir):
     frozen = graphs.frozen_graphs(Gs)
     for name, path in model_files(fmt).items():
         if fmt == "onnx":
-            from tf_stylegan.runtimes.onnx import write_onnx
+            from apps.runtimes.onnx import write_onnx
 
             write_onnx(frozen[name], os.path.join(out_dir, path))
         else:
-            from tf_stylegan.runtimes.tfjs import write_graph_model
+            from apps.runtimes.tfjs import write_graph_model
 
             write_graph_model(frozen[name], os.path.join(out_dir, path))
 
@@ -102,7 +102,7 @@ def export_runtime(Gs, fmt, out_dir, overwrite=False):
     if os.path.lexists(out_dir) and not overwrite:
         raise UserError(f"{out_dir}: already exists (pass --overwrite to replace it).")
     if fmt == "litert":
-        from tf_stylegan.runtimes.litert import check_convertible
+        from apps.runtimes.litert import check_convertible
 
         check_convertible(Gs)  # before any work
     with atomic_path(out_dir, directory=True) as tmp:

@@ -12,8 +12,9 @@ Examples:
     python run_metrics.py --network snapshot.zip --metrics kid50k --dataset mnist \\
         --num-samples 5000          # a quick check with fewer samples
 
-Metrics: fid50k, kid50k, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ls (official names and
-sample counts; --num-samples overrides the count). The metric networks are local files, never
+Metrics: fid50k, kid50k, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ppl2_wend (StyleGAN2: W,
+endpoints, no face crop), ls (official names and sample counts; --num-samples overrides the
+count). The metric networks are local files, never
 downloaded: --inception (or $TF_STYLEGAN_INCEPTION), --lpips (or $TF_STYLEGAN_LPIPS),
 --classifiers (or $TF_STYLEGAN_CLASSIFIERS). Results are printed and appended as JSON lines to
 <run-dir>/metric-<name>.jsonl; the run directory defaults to the snapshot's directory.
@@ -39,7 +40,7 @@ from tf_stylegan.snapshot import load_network, read_snapshot_info  # noqa: E402
 _NEEDS = {
     "fid50k": "inception", "kid50k": "inception",
     "ppl_zfull": "lpips", "ppl_wfull": "lpips", "ppl_zend": "lpips", "ppl_wend": "lpips",
-    "ls": "classifiers",
+    "ppl2_wend": "lpips", "ls": "classifiers",
 }
 
 

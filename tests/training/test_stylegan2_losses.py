@@ -113,8 +113,8 @@ def test_regularization_phases_weigh_the_penalties(tiny_data):
     # Official: the registered regularization loss is the penalty times its weight times the
     # interval (R1: gamma / 2 * 16; path length: pl_weight * 4).
     t = Trainer(tiny_stylegan2_config(tiny_data, "tiny", r1_gamma=10.0), progress=False)
-    reals, labels = next(iter(t.dataset.iterate(8, 8, shuffle=False)))
-    values = t.step.loss_values(8, 8, reals, labels, 1.0, [1, 2], variant=("G_reg", "D_reg"))
+    reals, labels = next(iter(t.dataset.iterate(4, 8, shuffle=False)))
+    values = t.step.loss_values(4, 8, reals, labels, 1.0, [1, 2], variant=("G_reg", "D_reg"))
     assert values["Loss/gradient_penalty"] > 0 and values["Loss/pl_penalty"] > 0
     assert values["Loss/D_reg"] == pytest.approx(values["Loss/gradient_penalty"] * 10 / 2 * 16,
                                                  rel=1e-5)

@@ -347,8 +347,13 @@ class Trainer:
                      f"optimizer state)")
         if resume:
             prefix = self.restore(resume)
+            # The losses' own state (StyleGAN2: the path-length mean) as restored.
+            restored = "".join(f", {name} {float(v.numpy()):.8g}"
+                               for name, v in self.losses.variables_by_name().items())
+            if restored:
+                restored = f"; step {self._step_count}{restored}"
             self.log(f"Resumed from {prefix} at kimg {self.nimg / 1000:.1f} (tick "
-                     f"{int(self.state.tick.numpy())}, lod_key {list(self._lod_key)})")
+                     f"{int(self.state.tick.numpy())}, lod_key {list(self._lod_key)}){restored}")
         self._sync_host_counters()
         run_dir = self.run_dir
         if run_dir is not None:

@@ -1,13 +1,22 @@
 """StyleGAN2 gradient accumulation and tf.distribute: one device running the global minibatch
-in 2 accumulated passes of 4 gives the update 2 replicas give with one pass of 4 each."""
+in 2 accumulated passes of 4 gives the update 2 replicas (MirroredStrategy) or 2 worker
+processes (MultiWorkerMirroredStrategy) give with one pass of 4 each."""
+
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from data.writer import write_arrays
 from tests.training.tiny_training import tiny_stylegan2_config
 from training.distribute import make_strategy
 from training.loop import Trainer
 from training.networks import variables_by_name
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pl_decay 1: the path-length mean is the mean of the current pass's lengths. pl_mean is one
 # value per replica updated at every pass, as officially (one variable per GPU, updated at
@@ -70,3 +79,65 @@ def test_two_accumulated_passes_equal_two_replicas(tiny_data):
     assert dict(single.step.variant_traces) == dict(mirrored.step.variant_traces) == {
         (4, ("G_reg", "D_reg")): 1, (4, ()): 1}
     assert single.nimg == mirrored.nimg == 16
+
+
+_WORKER = r"""
+import os, sys, json
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+sys.path.insert(0, {root!r})
+import numpy as np
+from data.writer import write_arrays
+from tests.training.tiny_training import tiny_stylegan2_config
+from training.loop import Trainer
+from training.networks import variables_by_name
+cfg = tiny_stylegan2_config({data!r}, "same", **{equivalent!r})
+t = Trainer(cfg, progress=False)
+assert t.num_replicas == 2, t.num_replicas
+t.run_steps(1)
+weights = {{f"{{n}}/{{k}}": v.numpy() for n in ("G", "D", "Gs")
+           for k, v in variables_by_name(t.networks.network(n)).items()}}
+np.savez({out!r} + str(json.loads(os.environ["TF_CONFIG"])["task"]["index"]) + ".npz",
+         **weights)
+print("worker done", flush=True)
+"""
+
+
+@pytest.mark.large  # two worker processes and a one-device run: ~1-2 min
+def test_two_workers_equal_one_device_with_accumulation(tmp_path):
+    # MultiWorkerMirroredStrategy, 2 processes x 1 pass of 4, against one device running 2
+    # accumulated passes of 4: step 0 (G, path length, Gs, D, R1) gives the same weights.
+    # Each worker reads its own shard of the records in its own shuffled order
+    # (data/reader.py), so the reals are made the same on both sides: every image of this
+    # dataset is the same image.
+    from tests.training.test_distribute import _free_ports
+
+    image = np.random.RandomState(0).randint(0, 256, [1, 1, 8, 8]).astype(np.uint8)
+    write_arrays(str(tmp_path / "same"), np.repeat(image, 32, axis=0), None, progress=False)
+    script = tmp_path / "worker.py"
+    out = str(tmp_path / "weights")
+    script.write_text(_WORKER.format(root=ROOT, data=str(tmp_path), out=out,
+                                     equivalent=EQUIVALENT))
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen(
+            ["timeout", "-k", "5", "200", sys.executable, str(script)], env=env, cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    single = Trainer(tiny_stylegan2_config(tmp_path, "same", **EQUIVALENT), progress=False)
+    before = _all_weights(single)
+    single.run_steps(1)
+    want = _all_weights(single)
+    logs = [p.communicate(timeout=220)[0] for p in procs]
+    for p, log in zip(procs, logs):
+        assert p.returncode == 0 and "worker done" in log, log[-3000:]
+    w0, w1 = np.load(out + "0.npz"), np.load(out + "1.npz")
+    assert sorted(w0.files) == sorted(w1.files) == sorted(want)
+    for k in w0.files:
+        np.testing.assert_array_equal(w0[k], w1[k], err_msg=k)  # the workers agree exactly
+        diff = float(np.max(np.abs(w0[k] - want[k])))
+        if k in EXEMPT:
+            assert diff < np.max(np.abs(want[k] - before[k])), (k, diff)
+        else:
+            assert diff < 1e-6, (k, diff)

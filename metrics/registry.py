@@ -1,10 +1,13 @@
 """Registry of the official StyleGAN metrics and the `evaluate` entry point.
 
-Names are those of the official `metrics/metric_base.py`: ``fid50k``, ``ppl_zfull``,
-``ppl_wfull``, ``ppl_zend``, ``ppl_wend``, ``ls``; plus ``kid50k`` (unbiased KID on the same
-features as fid50k) and ``fid_digits`` (the digit demos' quality figure, `metrics.fid_digits`).
-Each metric is a function ``fn(Gs, opts) -> dict of results`` registered with
-`@register_metric`; `evaluate` runs one, times it and appends one JSON line to
+Names are those of the official `metrics/metric_base.py`: ``fid50k``, ``ppl_zfull``, ``ppl_wfull``,
+``ppl_zend``, ``ppl_wend``, ``ls``; ``ppl2_wend`` of NVlabs/stylegan2 `metrics/metric_defaults.py`
+(``ppl_wend`` without the face crop: the path length the StyleGAN2 paper reports); plus ``kid50k``
+(unbiased KID on the same features as fid50k) and ``fid_digits`` (the digit demos' quality
+figure, `metrics.fid_digits`). Every metric runs on StyleGAN and StyleGAN2 generators; the PPL
+sample counts and minibatches are those of the generator's family (StyleGAN2's metric_defaults:
+50,000 samples, 4 per minibatch). Each metric is a function ``fn(Gs, opts) -> dict of results``
+registered with `@register_metric`; `evaluate` runs one, times it and appends one JSON line to
 ``<run_dir>/metric-<name>.jsonl``.
 
 Example:
@@ -44,15 +47,20 @@ _METRICS: dict[str, Callable] = {}
 DEFAULT_NUM_SAMPLES = {
     "fid50k": 50000, "kid50k": 50000,
     "ppl_zfull": 100000, "ppl_wfull": 100000, "ppl_zend": 100000, "ppl_wend": 100000,
-    "ls": 200000,
+    "ppl2_wend": 50000, "ls": 200000,
     "fid_digits": 1000,  # not official: the most the 5,000-digit demo dataset allows
 }
 DEFAULT_BATCH_SIZES = {
     "fid50k": 8, "kid50k": 8,
     "ppl_zfull": 16, "ppl_wfull": 16, "ppl_zend": 16, "ppl_wend": 16,
-    "ls": 4,
+    "ppl2_wend": 4, "ls": 4,
     "fid_digits": 50,
 }
+# What NVlabs/stylegan2 metric_defaults.py changes for StyleGAN2 generators: the PPL metrics
+# take 50,000 samples in minibatches of 4 (one noise draw per minibatch).
+_STYLEGAN2_PPL = ("ppl_zfull", "ppl_wfull", "ppl_zend", "ppl_wend")
+STYLEGAN2_NUM_SAMPLES = {name: 50000 for name in _STYLEGAN2_PPL}
+STYLEGAN2_BATCH_SIZES = {name: 4 for name in _STYLEGAN2_PPL}
 
 
 @dataclasses.dataclass
@@ -125,15 +133,25 @@ def get_metric(name: str) -> Callable:
     return _METRICS[name]
 
 
-def _num(name: str, opts: MetricOptions) -> int:
-    n = DEFAULT_NUM_SAMPLES[name] if opts.num_samples is None else int(opts.num_samples)
+def _is_stylegan2(Gs) -> bool:
+    return getattr(getattr(Gs, "config", None), "family", None) == "stylegan2"
+
+
+def _num(name: str, opts: MetricOptions, Gs=None) -> int:
+    default = DEFAULT_NUM_SAMPLES[name]
+    if _is_stylegan2(Gs):
+        default = STYLEGAN2_NUM_SAMPLES.get(name, default)
+    n = default if opts.num_samples is None else int(opts.num_samples)
     if n < 2:
         raise UserError(f"{name} needs at least 2 samples. Received: num_samples={n}")
     return n
 
 
-def _batch(name: str, opts: MetricOptions) -> int:
-    b = DEFAULT_BATCH_SIZES[name] if opts.batch_size is None else int(opts.batch_size)
+def _batch(name: str, opts: MetricOptions, Gs=None) -> int:
+    default = DEFAULT_BATCH_SIZES[name]
+    if _is_stylegan2(Gs):
+        default = STYLEGAN2_BATCH_SIZES.get(name, default)
+    b = default if opts.batch_size is None else int(opts.batch_size)
     if b < 1:
         raise UserError(f"`batch_size` must be >= 1. Received: batch_size={b}")
     return b
@@ -190,7 +208,8 @@ def kid50k(Gs, opts: MetricOptions) -> dict:
                 num_fakes=result["num_fakes"])
 
 
-def _ppl(name: str, space: str, sampling: str, Gs, opts: MetricOptions) -> dict:
+def _ppl(name: str, space: str, sampling: str, Gs, opts: MetricOptions, crop=None) -> dict:
+    """A PPL metric; `crop` None follows `opts.crop` (the face crop, on by default)."""
     from metrics.ppl import compute_ppl
 
     distance_fn = opts.distance_fn
@@ -199,10 +218,11 @@ def _ppl(name: str, space: str, sampling: str, Gs, opts: MetricOptions) -> dict:
 
         lpips = load_lpips(opts.lpips)
         distance_fn = lambda img0, img1: lpips((img0, img1))
-    value = compute_ppl(Gs, distance_fn, num_samples=_num(name, opts), space=space,
-                        sampling=sampling, epsilon=1e-4, crop=opts.crop,
-                        batch_size=_batch(name, opts), labels=_labels(Gs, opts), seed=opts.seed,
-                        progress=opts.progress)
+    value = compute_ppl(Gs, distance_fn, num_samples=_num(name, opts, Gs), space=space,
+                        sampling=sampling, epsilon=1e-4,
+                        crop=opts.crop if crop is None else crop,
+                        batch_size=_batch(name, opts, Gs), labels=_labels(Gs, opts),
+                        seed=opts.seed, progress=opts.progress)
     return {name: value}
 
 
@@ -224,6 +244,14 @@ def ppl_zend(Gs, opts: MetricOptions) -> dict:
 @register_metric
 def ppl_wend(Gs, opts: MetricOptions) -> dict:
     return _ppl("ppl_wend", "w", "end", Gs, opts)
+
+
+@register_metric
+def ppl2_wend(Gs, opts: MetricOptions) -> dict:
+    """Path length in W, endpoints, on the whole image (no face crop; NVlabs/stylegan2
+    `ppl2_wend`, `crop=False`): the value the StyleGAN2 paper reports (145.0 for FFHQ config F
+    in the official README)."""
+    return _ppl("ppl2_wend", "w", "end", Gs, opts, crop=False)
 
 
 @register_metric
@@ -282,7 +310,7 @@ def evaluate(name: str, Gs, opts: MetricOptions | None = None) -> dict:
     record = {
         "metric": name,
         "results": results,
-        "num_samples": _num(name, opts),
+        "num_samples": _num(name, opts, Gs),
         "seconds": round(time.time() - start, 3),
         "snapshot": opts.snapshot,
         "kimg": opts.kimg,

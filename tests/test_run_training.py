@@ -124,3 +124,80 @@ def test_cli_errors(data_dir, tmp_path):
         "--dataset", "tiny", "--data-dir", str(data_dir), "--resume", str(tmp_path),
         "--config", "demo"])
     assert result.exit_code == 1 and "no training checkpoint found" in result.output
+
+
+STYLEGAN2_PRESETS = {"stylegan2", "stylegan2-config-e", "stylegan2-ffhq", "stylegan2-car",
+                     "stylegan2-cat", "stylegan2-church", "stylegan2-horse", "stylegan2-demo"} | {
+    f"stylegan2-config-e-G{g}-D{d}" for g in ("orig", "skip", "resnet")
+    for d in ("orig", "skip", "resnet")}
+
+
+def test_stylegan2_presets_match_the_official_commands():
+    from tf_stylegan.config import StyleGAN2Config
+
+    assert STYLEGAN2_PRESETS <= set(list_presets())
+    for name in STYLEGAN2_PRESETS:
+        cfg = load_config(name)
+        assert cfg.family == "stylegan2", name
+        assert isinstance(cfg.network_config(1024 if name != "stylegan2-demo" else 32, 3, 0),
+                          StyleGAN2Config)
+        sched = cfg.schedule_config(8)
+        assert sched.lod_initial_resolution is None and sched.minibatch_base == 32
+        # Global minibatch 32 whatever the replica count (official minibatch_size_base).
+        assert cfg.schedule_config(1).minibatch_base == 32
+    # Config F: every official default (NVlabs/stylegan2 run_training.py).
+    f = load_config("stylegan2")
+    net = f.network_config(1024, 3, 0)
+    assert (net.fmap_base, net.g_architecture, net.d_architecture) == (16384, "skip", "resnet")
+    assert (f.r1_gamma, f.pl_weight, f.pl_decay, f.pl_batch_shrink) == (10, 2, 0.01, 2)
+    assert (f.G_reg_interval, f.D_reg_interval, f.minibatch_gpu) == (4, 16, 4)
+    assert (f.G_smoothing_kimg, net.style_mixing_prob, f.total_kimg, f.mirror) == \
+        (10, 0.9, 25000, False)
+    assert f.schedule_config(1).G_lrate_base == f.schedule_config(1).D_lrate_base == 0.002
+    assert f.schedule_config(1).tick_kimg_dict[1024] == 4
+    assert (f.image_snapshot_ticks, f.network_snapshot_ticks) == (10, 10)
+    # Config E and the Table 2 grid: fmap_base 8192, gamma 100.
+    e = load_config("stylegan2-config-e")
+    assert e.network == {"fmap_base": 8192} and e.r1_gamma == 100
+    grid = load_config("stylegan2-config-e-Gorig-Dskip")
+    assert grid.network == {"fmap_base": 8192, "g_architecture": "orig",
+                            "d_architecture": "skip"} and grid.r1_gamma == 100
+    # The paper's datasets as the official README trains them.
+    ffhq = load_config("stylegan2-ffhq")
+    assert (ffhq.dataset, ffhq.mirror, ffhq.total_kimg, ffhq.r1_gamma) == ("ffhq", True, 25000, 10)
+    assert [(load_config(f"stylegan2-{d}").total_kimg, load_config(f"stylegan2-{d}").r1_gamma)
+            for d in ("car", "cat", "church", "horse")] == \
+        [(57000, 10), (88000, 10), (88000, 100), (100000, 100)]
+    # StyleGAN presets name their family and keep their own schedule.
+    assert load_config("ffhq").family == load_config("config-f").family == "stylegan"
+    assert load_config("ffhq").schedule_config(8).lod_initial_resolution == 8
+
+
+def test_stylegan2_config_errors():
+    with pytest.raises(UserError, match="`family` must be one of"):
+        load_config("stylegan2", ["family=stylegan3"])
+    with pytest.raises(UserError, match="Unknown StyleGAN2Config keys.*use_noise"):
+        load_config("stylegan2", ["network.use_noise=false"])
+    with pytest.raises(UserError, match="minibatch_gpu.*StyleGAN2 option"):
+        load_config("ffhq", ["minibatch_gpu=4"])
+    with pytest.raises(UserError, match="logistic losses and lazy R1 only"):
+        load_config("stylegan2", loss="wgangp")
+    with pytest.raises(UserError, match="multiple of `pl_batch_shrink`"):
+        load_config("stylegan2", ["minibatch_gpu=3"])
+
+
+def test_stylegan2_dry_run(data_dir):
+    result = CliRunner().invoke(run_training.main, [
+        "--dataset", "tiny", "--data-dir", str(data_dir), "--config", "stylegan2", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    options = yaml.safe_load(result.output.split("\nSchedule")[0])
+    assert options["training"]["family"] == "stylegan2"
+    assert options["network"]["fmap_base"] == 16384 and "g_architecture" in options["network"]
+    lines = result.output.split("\nSchedule")[1].splitlines()
+    assert lines[2].split()[:6] == ["0", "stable", "0", "8", "32", "0.002"]
+    assert lines[-3:] == [
+        "G: path length every 4 minibatches (pl_weight 2); Adam lr x 0.8, beta1 0, "
+        "beta2 0.99199197",
+        "D: R1 every 16 minibatches (gamma 10); Adam lr x 0.94117647, beta1 0, "
+        "beta2 0.99058546",
+        "minibatch 32 = 1 replica(s) x 8 pass(es) x 4"]

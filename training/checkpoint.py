@@ -1,4 +1,5 @@
-"""Resumable training checkpoints: G, D, Gs, both Adams, the run's counters and the loss scales.
+"""Resumable training checkpoints: G, D, Gs, both Adams, the run's counters, the loss scales and
+the losses' own state (StyleGAN2's path-length mean).
 
 A `tf.train.Checkpoint` under `<run_dir>/checkpoints/` managed by a `tf.train.CheckpointManager`
 (max_to_keep=2). TensorFlow writes the data files first and then replaces the `checkpoint` index
@@ -7,9 +8,10 @@ valid one.
 
 Every value is stored under a name that says what it is, never a position: `G/mapping/dense0/
 weight`, `D_opt/m/conv4x4/bias` (Adam's first moment of that weight), `state/cur_nimg`,
-`loss_scale/G/scale`. Restoring is strict (`RunCheckpoint.restore`): a checkpoint that lacks a value
-this run has, holds one it does not have (another network), or has a different shape fails with
-an error naming the checkpoint and the first differences, before anything is assigned.
+`loss_scale/G/scale`, `losses/pl_mean`. Restoring is strict (`RunCheckpoint.restore`): a checkpoint
+that lacks a value this run has, holds one it does not have (another network), or has a different
+shape fails with an error naming the checkpoint and the first differences, before anything is
+assigned.
 
 The RNG needs no generator state: every random draw of a step is stateless, seeded by
 `(run_seed, step)`, and the data pipeline's shuffle seed is derived from the run seed and the
@@ -38,7 +40,9 @@ class TrainState(tf.Module):
 
     Attributes (tf.Variable):
         cur_nimg: real images shown to D so far (the official `cur_nimg`).
-        step: training steps done (one D + one G update each); seeds the stateless RNG.
+        step: training steps (minibatches) done; seeds the stateless RNG and, for StyleGAN2,
+            says which steps run the lazy regularization (those with step % interval == 0),
+            so a resumed run keeps its regularization cadence.
         tick, tick_start_nimg: tick counter and the image count at which the current tick began.
         lod_key: [floor(lod), ceil(lod)] the optimizers were last reset for ([-1, -1]: never).
         run_seed: the run seed.
@@ -70,7 +74,8 @@ def _tf_variable(v):
     return v if isinstance(v, tf.Variable) else v.value
 
 
-def checkpoint_values(networks, state: TrainState, loss_scale) -> dict[str, tf.Variable]:
+def checkpoint_values(networks, state: TrainState, loss_scale,
+                      losses_state=None) -> dict[str, tf.Variable]:
     """Everything a checkpoint holds, keyed by the name it is stored under.
 
     Args:
@@ -78,6 +83,8 @@ def checkpoint_values(networks, state: TrainState, loss_scale) -> dict[str, tf.V
         state: TrainState.
         loss_scale: training.step.DynamicLossScale (saved even when unused, so a run can be
             resumed with another precision).
+        losses_state: {name: tf.Variable} of the losses object (`variables_by_name()`; StyleGAN2:
+            `pl_mean`, a per-replica variable, saved as the mean of the replicas' values).
     """
     groups = {
         "G": variables_by_name(networks.G),
@@ -87,6 +94,7 @@ def checkpoint_values(networks, state: TrainState, loss_scale) -> dict[str, tf.V
         "D_opt": optimizer_variables(networks.D_opt, networks.D),
         "state": state.by_name(),
         "loss_scale": loss_scale.by_name(),
+        "losses": dict(losses_state or {}),
     }
     return {f"{group}/{name}": _tf_variable(v)
             for group, values in groups.items() for name, v in values.items()}

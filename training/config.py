@@ -1,9 +1,16 @@
 """TrainingConfig: every knob of a training run, YAML presets (`configs/*.yaml`) and overrides.
 
 Defaults are the official StyleGAN values (NVlabs/stylegan `train.py` and
-`training/training_loop.py`): logistic non-saturating G loss, logistic D
-loss with R1 gamma 10, Gs half-life 10 kimg, minibatch_repeats 4, optimizer reset at every LOD
-boundary, 25000 kimg, image grid every tick, network snapshot every 10 ticks.
+`training/training_loop.py`): logistic non-saturating G loss, logistic D loss with R1 gamma 10,
+Gs half-life 10 kimg, minibatch_repeats 4, optimizer reset at every LOD boundary, 25000 kimg,
+image grid every tick, network snapshot every 10 ticks.
+
+`family: stylegan2` trains the StyleGAN2 networks as NVlabs/stylegan2 `run_training.py` and
+`training/training_loop.py` do: no growing (`schedule.STYLEGAN2`), lazy R1 every
+`D_reg_interval` (16) minibatches and path-length regularization every `G_reg_interval` (4),
+each optimizer's learning rate and betas rescaled by `interval / (interval + 1)`
+(`optimizer_ratio`), global minibatch 32 in per-device passes of `minibatch_gpu` (4). The
+presets `configs/stylegan2*.yaml` set these; the official values are the field defaults.
 
 A preset is a YAML mapping of `TrainingConfig` fields; `base: other-preset` inherits another
 preset (mappings are merged key by key). Command-line overrides are `key=value` strings with
@@ -25,10 +32,10 @@ from typing import Any
 
 import yaml
 
-from tf_stylegan.config import NetworkConfig
+from tf_stylegan.config import FAMILIES, NetworkConfig, StyleGAN2Config
 from tf_stylegan.errors import UserError
 
-from .schedule import PRESETS, ScheduleConfig
+from .schedule import PRESETS, STYLEGAN2, ScheduleConfig
 
 __all__ = ["CONFIG_DIR", "TrainingConfig", "apply_overrides", "list_presets", "load_config"]
 
@@ -38,6 +45,8 @@ MIXED_PRECISION = (False, True, "bfloat16", "float16")
 WGANGP_MAX_LRATE = 0.002  # official train.py caps the learning rates at this with WGAN-GP
 # NetworkConfig fields that come from the dataset, never from a preset.
 _DATA_FIELDS = ("resolution", "num_channels", "label_size")
+# The schedule tables by name: the official StyleGAN GPU presets and StyleGAN2's single table.
+_SCHEDULES = {**PRESETS, "stylegan2": STYLEGAN2}
 
 
 @dataclasses.dataclass
@@ -45,6 +54,8 @@ class TrainingConfig:
     """A training run (official defaults).
 
     Args:
+        family: "stylegan" (the StyleGAN networks and loop, NVlabs/stylegan) or "stylegan2"
+            (the StyleGAN2 networks and loop, NVlabs/stylegan2). Each preset names its family.
         dataset: str. Dataset name: the directory `<data_dir>/<dataset>` of TFRecords.
         data_dir: str. Parent directory of the datasets.
         resolution: int or None. Train at this resolution using the levels <= it of the dataset
@@ -53,18 +64,30 @@ class TrainingConfig:
         cond: bool. Condition the networks on the dataset's labels (False, as officially:
             `max_label_size=0` ignores a `.labels` file unless asked; the demo preset asks).
         network: dict. NetworkConfig overrides (resolution, channels and labels come from data).
-        schedule_preset: str. "auto" (the official `<N>gpu` table for N replicas: 1, 2, 4 or 8;
-            the largest one <= N otherwise) or one of '1gpu', '2gpu', '4gpu', '8gpu'.
+        schedule_preset: str. "auto" (StyleGAN: the official `<N>gpu` table for N replicas: 1,
+            2, 4 or 8, the largest one <= N otherwise; StyleGAN2: 'stylegan2') or one of
+            '1gpu', '2gpu', '4gpu', '8gpu', 'stylegan2' (no growing, training/schedule.py).
         schedule: dict. ScheduleConfig overrides applied on top of the preset.
         total_kimg: float. Length of training in thousands of real images.
         loss: "logistic" (G non-saturating + D logistic with R1) or "wgangp" (WGAN-GP, the
             paper's CelebA-HQ setup).
-        r1_gamma: float. R1 weight (10).
+        r1_gamma: float. R1 weight (10; StyleGAN2 config E and LSUN church/horse: 100).
         wgan_lambda, wgan_epsilon, wgan_target: WGAN-GP weights (10, 0.001, 1).
         G_smoothing_kimg: float. Half-life of the Gs moving average in kimg (10).
         minibatch_repeats: int. Steps between schedule evaluations (4).
         reset_opt_for_new_lod: bool. Reset Adam when floor(lod) or ceil(lod) changes (True).
-        adam_beta1, adam_beta2, adam_epsilon: Adam hyper-parameters (0, 0.99, 1e-8).
+        adam_beta1, adam_beta2, adam_epsilon: Adam hyper-parameters (0, 0.99, 1e-8), before
+            the lazy-regularization rescaling (StyleGAN2).
+        G_reg_interval: int. StyleGAN2: path-length regularization every this many minibatches
+            (4), starting with the first.
+        D_reg_interval: int. StyleGAN2: R1 every this many minibatches (16), starting with the
+            first.
+        pl_weight: float. StyleGAN2 path-length weight (2; 0 turns the regularizer off).
+        pl_decay: float. Decay of the running mean of the path lengths (0.01).
+        pl_batch_shrink: int. The path-length pass uses minibatch_gpu / this many samples (2).
+        minibatch_gpu: int or None. StyleGAN2: samples per device per pass (4); each replica's
+            share of the global minibatch is run in passes of this size whose gradients are
+            summed (official gradient accumulation). None: one pass (StyleGAN).
         image_snapshot_ticks: int. Write fakesKKKKKK.png every N ticks (1).
         network_snapshot_ticks: int. Write network-snapshot-KKKKKK.zip every N ticks (10).
         checkpoint_ticks: int. Write a resumable checkpoint every N ticks (1).
@@ -85,6 +108,7 @@ class TrainingConfig:
         config_name: str. Name of the preset the config came from (for `--resume auto`).
     """
 
+    family: str = "stylegan"
     dataset: str = ""
     data_dir: str = "datasets"
     resolution: int | None = None
@@ -105,6 +129,12 @@ class TrainingConfig:
     adam_beta1: float = 0.0
     adam_beta2: float = 0.99
     adam_epsilon: float = 1e-8
+    G_reg_interval: int = 4
+    D_reg_interval: int = 16
+    pl_weight: float = 2.0
+    pl_decay: float = 0.01
+    pl_batch_shrink: int = 2
+    minibatch_gpu: int | None = None
     image_snapshot_ticks: int = 1
     network_snapshot_ticks: int = 10
     checkpoint_ticks: int = 1
@@ -121,12 +151,16 @@ class TrainingConfig:
 
     def __post_init__(self):
         self.total_kimg = float(self.total_kimg)
+        if self.family not in FAMILIES:
+            raise UserError(f"`family` must be one of {sorted(FAMILIES)}. "
+                            f"Received: family={self.family!r}")
         if not isinstance(self.cond, bool):
             raise UserError(f"`cond` must be true or false. Received: cond={self.cond!r}")
         if self.loss not in LOSSES:
             raise UserError(f"`loss` must be one of {LOSSES}. Received: loss={self.loss!r}")
         for name in ("minibatch_repeats", "image_snapshot_ticks", "network_snapshot_ticks",
-                     "checkpoint_ticks", "max_nonfinite_steps"):
+                     "checkpoint_ticks", "max_nonfinite_steps", "G_reg_interval",
+                     "D_reg_interval", "pl_batch_shrink"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UserError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
@@ -139,15 +173,18 @@ class TrainingConfig:
         if bad:
             raise UserError(f"`network` must not set {bad}: they come from the dataset (use the "
                              f"top-level `resolution` key). Received: network={self.network}")
-        unknown = sorted(set(self.network) - {f.name for f in dataclasses.fields(NetworkConfig)})
+        net_class = FAMILIES[self.family]
+        unknown = sorted(set(self.network) - {f.name for f in dataclasses.fields(net_class)})
         if unknown:
-            raise UserError(f"Unknown NetworkConfig keys in `network`. Received: {unknown}")
+            raise UserError(f"Unknown {net_class.__name__} keys in `network` (family "
+                            f"{self.family!r}). Received: {unknown}")
         unknown = sorted(set(self.schedule) - {f.name for f in dataclasses.fields(ScheduleConfig)})
         if unknown:
             raise UserError(f"Unknown ScheduleConfig keys in `schedule`. Received: {unknown}")
-        if self.schedule_preset != "auto" and self.schedule_preset not in PRESETS:
-            raise UserError(f"`schedule_preset` must be 'auto' or one of {sorted(PRESETS)}. "
+        if self.schedule_preset != "auto" and self.schedule_preset not in _SCHEDULES:
+            raise UserError(f"`schedule_preset` must be 'auto' or one of {sorted(_SCHEDULES)}. "
                              f"Received: schedule_preset={self.schedule_preset!r}")
+        self._check_stylegan2()
         if self.grid_size is not None:
             gs = list(self.grid_size)
             if len(gs) != 2 or not all(isinstance(v, int) and v >= 1 for v in gs):
@@ -166,18 +203,64 @@ class TrainingConfig:
         if self.gpus is not None and (not isinstance(self.gpus, int) or self.gpus < 1):
             raise UserError(f"`gpus` must be an int >= 1 or None. Received: gpus={self.gpus!r}")
 
+    def _check_stylegan2(self):
+        if self.family != "stylegan2":
+            if self.minibatch_gpu is not None:
+                raise UserError("`minibatch_gpu` (gradient accumulation) is a StyleGAN2 option; "
+                                f"this config's family is {self.family!r}. "
+                                f"Received: minibatch_gpu={self.minibatch_gpu!r}")
+            return
+        if self.loss != "logistic":
+            raise UserError("StyleGAN2 trains with the logistic losses and lazy R1 only. "
+                            f"Received: loss={self.loss!r}")
+        mb = self.minibatch_gpu
+        if mb is not None and (not isinstance(mb, int) or isinstance(mb, bool) or mb < 1):
+            raise UserError(f"`minibatch_gpu` must be an int >= 1 or null. "
+                            f"Received: minibatch_gpu={mb!r}")
+        if mb is not None and self.pl_weight and mb % self.pl_batch_shrink:
+            raise UserError(f"`minibatch_gpu` ({mb}) must be a multiple of `pl_batch_shrink` "
+                            f"({self.pl_batch_shrink}): each pass regularizes "
+                            f"minibatch_gpu / pl_batch_shrink samples.")
+        for name in ("pl_weight", "pl_decay", "r1_gamma"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise UserError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
+        if self.pl_decay > 1:
+            raise UserError(f"`pl_decay` must be in [0, 1]. Received: pl_decay={self.pl_decay}")
+
     # --- Derived -----------------------------------------------------------------------------
     @property
     def dataset_dir(self) -> str:
         return os.path.join(self.data_dir, self.dataset)
 
-    def network_config(self, resolution: int, num_channels: int, label_size: int) -> NetworkConfig:
-        """The NetworkConfig for a dataset of that shape with this config's overrides.
+    def network_config(self, resolution: int, num_channels: int,
+                       label_size: int) -> NetworkConfig | StyleGAN2Config:
+        """The network config of this family for a dataset of that shape, with this config's
+        overrides.
 
         `label_size` is the dataset's; it reaches the networks only when `cond` is set.
         """
-        return NetworkConfig(resolution=int(resolution), num_channels=int(num_channels),
-                             label_size=int(label_size) if self.cond else 0, **self.network)
+        return FAMILIES[self.family](resolution=int(resolution), num_channels=int(num_channels),
+                                     label_size=int(label_size) if self.cond else 0,
+                                     **self.network)
+
+    def reg_interval(self, network: str) -> int | None:
+        """Minibatches between two lazy regularization steps of `network` ("G": path length,
+        "D": R1), or None when that network has none (StyleGAN: R1 is part of every D step;
+        a zero weight turns a regularizer off)."""
+        if self.family != "stylegan2":
+            return None
+        if network == "G":
+            return self.G_reg_interval if self.pl_weight else None
+        return self.D_reg_interval if self.r1_gamma else None
+
+    def optimizer_ratio(self, network: str) -> float:
+        """`k / (k + 1)` for a network regularized every k minibatches, else 1: its Adam's
+        learning rate is multiplied by it and both betas raised to its power, so that the k
+        main steps and the extra regularization step together move as k plain steps would
+        (NVlabs/stylegan2 training_loop.py, `mb_ratio`)."""
+        k = self.reg_interval(network)
+        return 1.0 if k is None else k / (k + 1.0)
 
     def schedule_config(self, num_replicas: int) -> ScheduleConfig:
         """The official schedule table for `num_replicas`, with `schedule` overrides applied.
@@ -185,12 +268,15 @@ class TrainingConfig:
         The global minibatch and learning rates come from the table whatever the replica count;
         `num_gpus` is set to the replica count so the minibatch splits evenly (official rule).
         With `loss: wgangp` the table's learning rates are capped at 0.002, as officially.
+        StyleGAN2's single table (`schedule.STYLEGAN2`) serves every replica count.
         """
         name = self.schedule_preset
-        if name == "auto":
+        if name == "auto" and self.family == "stylegan2":
+            name = "stylegan2"
+        elif name == "auto":
             n = max(k for k in (1, 2, 4, 8) if k <= max(1, num_replicas))
             name = f"{n}gpu"
-        base = PRESETS[name].to_dict()
+        base = _SCHEDULES[name].to_dict()
         if self.loss == "wgangp":
             # Official train.py, WGAN-GP option: the table's learning rates are capped at 0.002
             # (`min(v, 0.002)`), D's equal to G's. Explicit `schedule` overrides still win.

@@ -32,7 +32,8 @@ _RUN_ID = re.compile(r"^(\d+)-")
 
 
 def describe(cfg: TrainingConfig, dataset_resolution: int, num_replicas: int) -> str:
-    """The schedule table (one row per stable phase / fade-in) as text, for --dry-run."""
+    """The schedule table (one row per stable phase / fade-in) as text, for --dry-run; for
+    StyleGAN2 followed by the lazy regularization and accumulation settings."""
     sched_cfg = cfg.schedule_config(num_replicas)
     rows = schedule_table(dataset_resolution, sched_cfg, cfg.total_kimg)
     lines = [f"{'kimg':>9} {'phase':>6} {'lod':>6} {'res':>5} {'minibatch':>9} {'G_lrate':>8} "
@@ -43,6 +44,18 @@ def describe(cfg: TrainingConfig, dataset_resolution: int, num_replicas: int) ->
         lines.append(f"{math.floor(s.kimg):>9} {kind:>6} {lod:>6} {s.resolution:>5} "
                      f"{s.minibatch:>9} {s.G_lrate:>8g} {s.D_lrate:>8g} {s.tick_kimg:>9g}  "
                      f"{losses.r1_scale_for(s.resolution, dataset_resolution):g}")
+    if cfg.family == "stylegan2":
+        lines.append("")
+        for network, name, weight in (("G", "path length", f"pl_weight {cfg.pl_weight:g}"),
+                                      ("D", "R1", f"gamma {cfg.r1_gamma:g}")):
+            k, c = cfg.reg_interval(network), cfg.optimizer_ratio(network)
+            when = f"every {k} minibatches" if k else "off"
+            lines.append(f"{network}: {name} {when} ({weight}); Adam lr x {c:.8g}, "
+                         f"beta1 {cfg.adam_beta1 ** c:.8g}, beta2 {cfg.adam_beta2 ** c:.8g}")
+        minibatch = rows[0].minibatch
+        per_pass = cfg.minibatch_gpu or minibatch // num_replicas
+        lines.append(f"minibatch {minibatch} = {num_replicas} replica(s) x "
+                     f"{minibatch // (per_pass * num_replicas)} pass(es) x {per_pass}")
     return "\n".join(lines)
 
 
@@ -57,10 +70,10 @@ def _run_ids(outdir: str) -> list[int]:
     return ids
 
 
-def create_run_dir(outdir: str, dataset: str, num_gpus: int) -> str:
-    """Creates `<outdir>/<next id:05d>-stylegan-<dataset>-<num_gpus>gpu` (never reuses an id)."""
+def create_run_dir(outdir: str, dataset: str, num_gpus: int, family: str = "stylegan") -> str:
+    """Creates `<outdir>/<next id:05d>-<family>-<dataset>-<num_gpus>gpu` (never reuses an id)."""
     os.makedirs(outdir, exist_ok=True)
-    desc = f"stylegan-{os.path.basename(os.path.normpath(dataset))}-{num_gpus}gpu"
+    desc = f"{family}-{os.path.basename(os.path.normpath(dataset))}-{num_gpus}gpu"
     run_id = max(_run_ids(outdir), default=-1) + 1
     while True:
         path = os.path.join(outdir, f"{run_id:05d}-{desc}")
@@ -74,7 +87,7 @@ def create_run_dir(outdir: str, dataset: str, num_gpus: int) -> str:
 def find_resume_dir(outdir: str, dataset: str, config_name: str) -> str | None:
     """The latest run directory of the same dataset and preset that holds a checkpoint."""
     best = None
-    for path in glob.glob(os.path.join(glob.escape(outdir), "*-stylegan-*")):
+    for path in glob.glob(os.path.join(glob.escape(outdir), "*-stylegan*-*")):
         m = _RUN_ID.match(os.path.basename(path))
         if not m or not os.path.isfile(os.path.join(path, "checkpoints", "checkpoint")):
             continue
@@ -151,7 +164,7 @@ def run(*, dataset=None, data_dir=None, preset=None, mirror=None, cond=None, tot
     tee = None
     if chief:
         if run_dir is None:
-            run_dir = create_run_dir(cfg.outdir, cfg.dataset, num_replicas)
+            run_dir = create_run_dir(cfg.outdir, cfg.dataset, num_replicas, cfg.family)
         tee = RunDir(run_dir).open_log()
     try:
         # Only the chief writes the run directory; the other workers train without one.

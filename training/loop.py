@@ -1,14 +1,16 @@
-"""The StyleGAN tick loop (official `training/training_loop.py`, `training_loop()`).
+"""The training tick loop of StyleGAN and StyleGAN2 (official `training/training_loop.py`,
+`training_loop()`, of NVlabs/stylegan and NVlabs/stylegan2).
 
 Every `minibatch_repeats` (4) steps the schedule (`training/schedule.py`) is evaluated at the
 images shown so far: it sets the level, the fade-in alpha, the global minibatch and the learning
-rates, and Adam is reset whenever `Schedule.lod_key` changes (official `reset_opt_for_new_lod`).
-Steps (`training/step.py`) run until the tick's kimg is reached; at each tick boundary (the only
-host syncs) the loop prints a status line, appends the tick's statistics to stats.jsonl and the
-event file, writes a grid of Gs images every `image_snapshot_ticks`, a network snapshot (and the
-configured metrics) every `network_snapshot_ticks`, at tick 1 and at the end, and a resumable
-checkpoint every `checkpoint_ticks`. More than `max_nonfinite_steps` consecutive skipped steps
-stop the run (`NonFiniteError`), keeping the last good checkpoint.
+rates, and Adam is reset whenever `Schedule.lod_key` changes (official `reset_opt_for_new_lod`;
+StyleGAN2 does not grow, its lod stays 0). Steps (`training/step.py`) run until the tick's kimg is
+reached, each with the lazy regularization phases its index calls for (StyleGAN2); at each tick
+boundary (the only host syncs) the loop prints a status line, appends the tick's statistics to
+stats.jsonl and the event file, writes a grid of Gs images every `image_snapshot_ticks`, a network
+snapshot (and the configured metrics) every `network_snapshot_ticks`, at tick 1 and at the end, and
+a resumable checkpoint every `checkpoint_ticks`. More than `max_nonfinite_steps` consecutive
+skipped steps stop the run (`NonFiniteError`), keeping the last good checkpoint.
 
 All randomness is stateless: a step is seeded by (run seed, step), the data order by (run seed,
 image count at which the pipeline was created), so a run is reproducible from its checkpoint.
@@ -35,6 +37,7 @@ from .networks import Networks
 from .run_dir import RunDir
 from .schedule import training_schedule
 from .step import StyleGANLosses, TrainStep
+from .stylegan2_losses import StyleGAN2Losses
 
 __all__ = ["NonFiniteError", "Trainer"]
 
@@ -83,13 +86,20 @@ class Trainer:
         self.progress = progress
         self.log = log
 
+        self._check_passes()
+
         self.networks = Networks.build(cfg, self.net_cfg, self.strategy)
         self.state = TrainState(cfg.seed)
-        self.step = TrainStep(self.networks, StyleGANLosses(cfg, self.networks, ds.labels),
-                              self.strategy, self.state, G_smoothing_kimg=cfg.G_smoothing_kimg,
-                              xla=cfg.xla)
+        if cfg.family == "stylegan2":
+            losses = StyleGAN2Losses(cfg, self.networks, ds.labels, self.strategy)
+        else:
+            losses = StyleGANLosses(cfg, self.networks, ds.labels)
+        self.losses = losses
+        self.step = TrainStep(self.networks, losses, self.strategy, self.state,
+                              G_smoothing_kimg=cfg.G_smoothing_kimg, xla=cfg.xla)
         self.checkpoint = RunCheckpoint(
-            checkpoint_values(self.networks, self.state, self.step.loss_scale))
+            checkpoint_values(self.networks, self.state, self.step.loss_scale,
+                              losses.variables_by_name()))
         self.manager = None
         if self.run_dir is not None:
             self.manager = tf.train.CheckpointManager(
@@ -101,6 +111,19 @@ class Trainer:
         self._summary = None
         self._metric_opts = self._check_metrics(cfg)
         self._sync_host_counters()
+
+    def _check_passes(self):
+        """StyleGAN2: the global minibatch must split into equal passes of `minibatch_gpu` on
+        every replica (official: minibatch_size % (minibatch_gpu * num_gpus) == 0)."""
+        mb_gpu = self.cfg.minibatch_gpu
+        if mb_gpu is None:
+            return
+        minibatch = self.schedule(0).minibatch
+        if minibatch % (mb_gpu * self.num_replicas):
+            raise UserError(
+                f"the global minibatch {minibatch} does not split into passes of "
+                f"minibatch_gpu={mb_gpu} on {self.num_replicas} replica(s); use a replica count "
+                f"that divides {minibatch // mb_gpu} or another minibatch_gpu.")
 
     @staticmethod
     def _check_metrics(cfg):
@@ -146,8 +169,7 @@ class Trainer:
         return iter(self.strategy.distribute_datasets_from_function(dataset_fn))
 
     def _prepare(self, sched):
-        """Applies a schedule evaluation (optimizer reset, learning rates, data pipeline) and
-        returns the level's traced step."""
+        """Applies a schedule evaluation (optimizer reset, learning rates, data pipeline)."""
         key = tuple(int(k) for k in sched.lod_key)
         if key != self._lod_key:
             if self.cfg.reset_opt_for_new_lod and self._lod_key[0] >= 0:
@@ -158,9 +180,8 @@ class Trainer:
         if self._iter_key != (sched.resolution, sched.minibatch):
             self._iter = self._make_iterator(sched.resolution, sched.minibatch)
             self._iter_key = (sched.resolution, sched.minibatch)
-        return self.step.function(sched.resolution, sched.minibatch)
 
-    def _run_one(self, step_fn, sched, alpha):
+    def _run_one(self, sched, alpha):
         try:
             reals, labels = next(self._iter)
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
@@ -171,6 +192,9 @@ class Trainer:
                 f"dataset_tool.py info --verify {self.dataset.tfrecord_dir}` to check the dataset"
             ) from None
         seed = tf.constant([self._seed % (2**31 - 1), self._step_count % (2**31 - 1)], tf.int32)
+        # The step's variant: the lazy regularization phases due at this step (StyleGAN2).
+        step_fn = self.step.function(sched.resolution, sched.minibatch,
+                                     self.step.variant(self._step_count))
         stats = step_fn(reals, labels, alpha, seed)
         self._step_count += 1
         self.nimg += sched.minibatch
@@ -185,10 +209,10 @@ class Trainer:
         out = []
         while len(out) < num_steps:
             sched = self.schedule()
-            step_fn = self._prepare(sched)
+            self._prepare(sched)
             alpha = tf.constant(sched.alpha, tf.float32)
             for _ in range(min(self.cfg.minibatch_repeats, num_steps - len(out))):
-                out.append(self._run_one(step_fn, sched, alpha))
+                out.append(self._run_one(sched, alpha))
         self._flush_host_counters()
         self._check_nonfinite()
         return out
@@ -272,11 +296,13 @@ class Trainer:
 
     # -- Image grids ------------------------------------------------------------------------------
     def grid_size(self):
-        """(columns, rows) of the image grids: the config's, or the official '4k' layout."""
+        """(columns, rows) of the image grids: the config's, or the official layout: '4k' for
+        StyleGAN, '8k' for StyleGAN2 (NVlabs/stylegan2 run_training.py, `grid='8k'`)."""
         if self.cfg.grid_size:
             return tuple(self.cfg.grid_size)
         r = self.net_cfg.resolution
-        return (int(np.clip(3840 // r, 7, 32)), int(np.clip(2160 // r, 4, 32)))
+        w, h = (7680, 4320) if self.net_cfg.family == "stylegan2" else (3840, 2160)
+        return (int(np.clip(w // r, 7, 32)), int(np.clip(h // r, 4, 32)))
 
     def _grid_setup(self):
         gw, gh = self.grid_size()
@@ -327,8 +353,13 @@ class Trainer:
                      f"optimizer state)")
         if resume:
             prefix = self.restore(resume)
+            # The losses' own state (StyleGAN2: the path-length mean) as restored.
+            restored = "".join(f", {name} {float(v.numpy()):.8g}"
+                               for name, v in self.losses.variables_by_name().items())
+            if restored:
+                restored = f"; step {self._step_count}{restored}"
             self.log(f"Resumed from {prefix} at kimg {self.nimg / 1000:.1f} (tick "
-                     f"{int(self.state.tick.numpy())}, lod_key {list(self._lod_key)})")
+                     f"{int(self.state.tick.numpy())}, lod_key {list(self._lod_key)}){restored}")
         self._sync_host_counters()
         run_dir = self.run_dir
         if run_dir is not None:
@@ -360,7 +391,7 @@ class Trainer:
         done = self.nimg >= total_nimg
         while not done:
             sched = self.schedule()
-            step_fn = self._prepare(sched)
+            self._prepare(sched)
             alpha = tf.constant(sched.alpha, tf.float32)
             if bar is None and self.progress:
                 from tqdm.auto import tqdm
@@ -368,7 +399,7 @@ class Trainer:
                 bar = tqdm(total=int(sched.tick_kimg * 1000), unit="img", leave=False,
                            desc=f"tick {int(self.state.tick.numpy()) + 1}", dynamic_ncols=True)
             for _ in range(cfg.minibatch_repeats):
-                self._run_one(step_fn, sched, alpha)
+                self._run_one(sched, alpha)
                 if bar is not None:
                     bar.update(sched.minibatch)
             done = self.nimg >= total_nimg

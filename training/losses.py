@@ -1,4 +1,5 @@
-"""StyleGAN losses as pure functions of callables (official `training/loss.py`, NVlabs/stylegan).
+"""StyleGAN and StyleGAN2 losses as pure functions of callables (official `training/loss.py` of
+NVlabs/stylegan and NVlabs/stylegan2).
 
 Every loss takes `G_fn(latents, labels) -> images [N,H,W,C]` and `D_fn(images, labels) -> scores
 [N,1]` (plain callables; in the training loop they are closures over the Keras models that fix the
@@ -27,9 +28,12 @@ so the norm itself must be rescaled before the penalty, not the penalty afterwar
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import tensorflow as tf
+
+from tf_stylegan import rng
 
 from .schedule import num_levels_below
 
@@ -39,6 +43,8 @@ __all__ = [
     "G_logistic_nonsaturating",
     "G_wgan",
     "grad_norm_scale_for",
+    "path_length_penalty",
+    "r1_penalty",
     "r1_scale_for",
 ]
 
@@ -233,3 +239,68 @@ def D_wgan_gp(
         "epsilon_penalty": epsilon_penalty,
     }
     return loss, terms
+
+
+def r1_penalty(D_fn: DFn, reals: tf.Tensor, labels=None) -> tuple[tf.Tensor, tf.Tensor]:
+    """The R1 penalty alone: `sum_{H,W,C}(d sum D(x) / dx)**2` per sample, before the weight.
+
+    StyleGAN2's lazy R1 step (official NVlabs/stylegan2 `D_logistic_r1`, its `reg` output,
+    summarized as `Loss/gradient_penalty`); the caller multiplies it by `gamma / 2` and the
+    regularization interval.
+
+    Returns:
+        (penalty [N] float32, real scores [N] float32).
+    """
+    real_scores, real_grads = _input_gradient(D_fn, tf.convert_to_tensor(reals), labels)
+    return _sum_squares_per_sample(real_grads), _scores(real_scores, "real_scores")
+
+
+def path_length_penalty(
+    G_fn: Callable,
+    latents: tf.Tensor,
+    labels,
+    pl_mean: tf.Tensor,
+    pl_decay: float,
+    noise_seed: tf.Tensor,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Path-length regularization (Karras et al. 2020, sec. 3.2; official NVlabs/stylegan2
+    `G_logistic_ns_pathreg`, its `reg` output).
+
+        y ~ N(0, I) / sqrt(H * W), shaped like the images
+        g = d sum(G(w) * y) / dw             w: the dlatents fed to synthesis [N, L, D]
+        length = sqrt(mean_L(sum_D g**2))    per sample
+        a' = a + pl_decay * (mean_batch(length) - a)
+        penalty = (length - a')**2           per sample
+
+    The penalty uses the updated mean `a'`, which is not gradient-stopped (as officially: a
+    fraction pl_decay of the gradient flows through the mean).
+
+    Args:
+        G_fn: `G_fn(latents, labels) -> (images [N,H,W,C], dlatents [N,L,D])`, G in training
+            mode (style mixing applies) returning the dlatents its synthesis was fed.
+        latents, labels: the samples of the path-length pass.
+        pl_mean: scalar float32, the running mean `a` before this pass.
+        pl_decay: float. 0.01 officially.
+        noise_seed: int32 [2], seed of `y`.
+
+    Returns:
+        (penalty [N], lengths [N], the updated mean a' (scalar)), float32.
+    """
+    # The tape records every op downstream of the latents and of the variables G reads, the
+    # synthesis from the dlatents on among them, so the gradient can be taken with respect to
+    # that intermediate tensor.
+    latents = tf.convert_to_tensor(latents)
+    with tf.GradientTape() as tape:
+        tape.watch(latents)
+        images, dlatents = G_fn(latents, labels)
+        images = tf.cast(images, tf.float32)
+        h, w = images.shape[1], images.shape[2]
+        y = rng.stateless_normal(tf.shape(images), noise_seed) / math.sqrt(h * w)
+        total = tf.reduce_sum(images * y)
+    g = tape.gradient(total, dlatents)
+    if g is None:
+        raise ValueError("G_fn's images do not depend on the dlatents it returned.")
+    g = tf.cast(g, tf.float32)
+    lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(g), axis=2), axis=1))
+    new_mean = pl_mean + pl_decay * (tf.reduce_mean(lengths) - pl_mean)
+    return tf.square(lengths - new_mean), lengths, new_mean

@@ -3,7 +3,11 @@
 As in the official `training_loop.py`: G and D are trained, Gs is created as a copy of G (the
 official `G.clone('Gs')`) and then follows G as a moving average (`training/step.py`), and each
 trained network has its own Adam (official `tflib.Optimizer(beta1=0, beta2=0.99, eps=1e-8)`),
-whose moments are reset at every LOD boundary (`reset_optimizers`).
+whose moments are reset at every LOD boundary (`reset_optimizers`). The network classes follow
+the config's family (StyleGAN or StyleGAN2). A StyleGAN2 network regularized lazily every k
+minibatches gets the official `mb_ratio = k / (k + 1)`: its Adam's betas are raised to that
+power here and its learning rates multiplied by it (`set_learning_rates`), as NVlabs/stylegan2
+`training_loop.py` does for the main and regularization steps, which share one Adam.
 
 Mixed precision: the networks compute in 16 bits while variables and losses stay float32.
 float16 has 5 exponent bits, so its gradients need loss scaling (`loss_scaling`); bfloat16 has
@@ -20,7 +24,12 @@ import tensorflow as tf
 
 import tf_stylegan as sg
 
-__all__ = ["Networks", "optimizer_variables", "precision_policy", "variables_by_name"]
+__all__ = ["NETWORK_CLASSES", "Networks", "optimizer_variables", "precision_policy",
+           "variables_by_name"]
+
+# (generator class, discriminator class) of each network family.
+NETWORK_CLASSES = {"stylegan": (sg.Generator, sg.Discriminator),
+                   "stylegan2": (sg.StyleGAN2Generator, sg.StyleGAN2Discriminator)}
 
 
 def variables_by_name(layer: keras.layers.Layer) -> dict[str, keras.Variable]:
@@ -82,7 +91,8 @@ class Networks:
     """G, D, Gs and the Adam optimizers of G and D (`G_opt`, `D_opt`).
 
     `loss_scaling` is True when the networks compute in float16 (see the module docstring).
-    Build with `Networks.build`.
+    `lr_ratio` {"G": c, "D": c} multiplies the learning rates (StyleGAN2's lazy-regularization
+    rescaling; 1 for StyleGAN). Build with `Networks.build`.
     """
 
     G: sg.Generator
@@ -91,14 +101,18 @@ class Networks:
     G_opt: keras.optimizers.Optimizer
     D_opt: keras.optimizers.Optimizer
     loss_scaling: bool = False
+    lr_ratio: dict = dataclasses.field(default_factory=lambda: {"G": 1.0, "D": 1.0})
 
     @classmethod
     def build(cls, cfg, net_cfg, strategy) -> Networks:
         """The networks of `net_cfg` and Adams of `cfg` (a TrainingConfig), in `strategy`'s scope.
 
         The weights are initialised from `cfg.seed`, so two runs with the same seed start from
-        the same networks; Gs starts as an exact copy of G.
+        the same networks; Gs starts as an exact copy of G. Each Adam's betas are
+        `beta ** cfg.optimizer_ratio(network)`.
         """
+        G_class, D_class = NETWORK_CLASSES[net_cfg.family]
+        ratio = {n: cfg.optimizer_ratio(n) for n in ("G", "D")}
         policy, loss_scaling = precision_policy(cfg.mixed_precision)
         previous = keras.mixed_precision.global_policy()
         if policy:
@@ -106,22 +120,27 @@ class Networks:
         try:
             keras.utils.set_random_seed(cfg.seed)  # network initialisation
             with strategy.scope():
-                G = sg.Generator(net_cfg, name="G")
-                D = sg.Discriminator(net_cfg, name="D")
-                Gs = sg.Generator(net_cfg, name="Gs")
+                G = G_class(net_cfg, name="G")
+                D = D_class(net_cfg, name="D")
+                Gs = G_class(net_cfg, name="Gs")
                 for dst, src in zip(Gs.weights, G.weights):
                     dst.assign(src)
-                adam = dict(beta_1=cfg.adam_beta1, beta_2=cfg.adam_beta2,
-                            epsilon=cfg.adam_epsilon)
-                G_opt = keras.optimizers.Adam(learning_rate=0.001, name="G_opt", **adam)
-                D_opt = keras.optimizers.Adam(learning_rate=0.001, name="D_opt", **adam)
+
+                def adam(network):
+                    c = ratio[network]
+                    return keras.optimizers.Adam(
+                        learning_rate=0.001, beta_1=cfg.adam_beta1 ** c,
+                        beta_2=cfg.adam_beta2 ** c, epsilon=cfg.adam_epsilon,
+                        name=f"{network}_opt")
+
+                G_opt, D_opt = adam("G"), adam("D")
                 # Keras 3 creates optimizer variables on build, which must happen inside the
                 # strategy's scope and before the first (traced) step.
                 G_opt.build(G.trainable_variables)
                 D_opt.build(D.trainable_variables)
         finally:
             keras.mixed_precision.set_global_policy(previous)
-        return cls(G, D, Gs, G_opt, D_opt, loss_scaling)
+        return cls(G, D, Gs, G_opt, D_opt, loss_scaling, ratio)
 
     def optimizer(self, network: str) -> keras.optimizers.Optimizer:
         """The optimizer that trains network "G" or "D"."""
@@ -140,9 +159,10 @@ class Networks:
                     v.assign(tf.zeros(v.shape, v.dtype))
 
     def set_learning_rates(self, G_lrate: float, D_lrate: float):
-        """Assigns the optimizers' learning-rate variables (the traced steps read them)."""
-        self.G_opt.learning_rate = G_lrate
-        self.D_opt.learning_rate = D_lrate
+        """Assigns the optimizers' learning-rate variables (the traced steps read them): the
+        schedule's rates times `lr_ratio`."""
+        self.G_opt.learning_rate = G_lrate * self.lr_ratio["G"]
+        self.D_opt.learning_rate = D_lrate * self.lr_ratio["D"]
 
     def copy_weights_from(self, G, D, Gs):
         """Assigns the weights of other networks of the same config (e.g. a snapshot's), matched

@@ -19,6 +19,11 @@ already sets the data, minibatch and learning rates. The official loop resets Ad
 `floor(lod)` or `ceil(lod)` changes, i.e. at the start and the end of every fade-in
 (`reset_opt_for_new_lod=True`); `Schedule.lod_key` is exactly that pair.
 
+StyleGAN2 does not grow: its schedule (`STYLEGAN2`, the official NVlabs/stylegan2
+`training_schedule` with `lod_initial_resolution=None`) keeps lod at 0, the global minibatch at
+32 and both learning rates at 0.002 for the whole run, and only the tick length depends on the
+resolution.
+
 Example:
     >>> cfg = PRESETS["8gpu"]
     >>> s = training_schedule(900_000, dataset_resolution=1024, cfg=cfg)
@@ -39,6 +44,7 @@ from tf_stylegan.errors import UserError
 
 __all__ = [
     "PRESETS",
+    "STYLEGAN2",
     "Schedule",
     "ScheduleConfig",
     "num_levels_below",
@@ -49,6 +55,8 @@ __all__ = [
 # Official defaults (training_loop.py `training_schedule` signature and train.py).
 _LRATE_DICT = {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}
 _TICK_KIMG_DICT = {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 30, 1024: 20}
+# NVlabs/stylegan2 training_loop.py `training_schedule(tick_kimg_base=4, tick_kimg_dict=...)`.
+_TICK_KIMG_DICT_STYLEGAN2 = {8: 28, 16: 24, 32: 20, 64: 16, 128: 12, 256: 8, 512: 6, 1024: 4}
 _DICT_FIELDS = ("minibatch_dict", "max_minibatch_per_gpu", "G_lrate_dict", "D_lrate_dict",
                 "tick_kimg_dict")
 
@@ -87,7 +95,8 @@ class ScheduleConfig:
     """Hyper-parameters of the official progressive-growing schedule (official defaults).
 
     Args:
-        lod_initial_resolution: int. Resolution training starts at (8).
+        lod_initial_resolution: int or None. Resolution training starts at (8); None: no
+            progressive growing, lod is 0 throughout (official StyleGAN2).
         lod_training_kimg: float. kimg of each stable phase (600).
         lod_transition_kimg: float. kimg of each fade-in (600).
         minibatch_base: int. Global minibatch for resolutions not in `minibatch_dict`.
@@ -104,7 +113,7 @@ class ScheduleConfig:
     config stays hashable. `to_dict()` / `from_dict()` round-trip through plain dicts (YAML).
     """
 
-    lod_initial_resolution: int = 8
+    lod_initial_resolution: int | None = 8
     lod_training_kimg: float = 600.0
     lod_transition_kimg: float = 600.0
     minibatch_base: int = 16
@@ -121,7 +130,8 @@ class ScheduleConfig:
     num_gpus: int = 1
 
     def __post_init__(self):
-        _log2(self.lod_initial_resolution, "lod_initial_resolution")
+        if self.lod_initial_resolution is not None:
+            _log2(self.lod_initial_resolution, "lod_initial_resolution")
         for name in ("lod_training_kimg", "lod_transition_kimg"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0:
@@ -209,6 +219,19 @@ PRESETS: Mapping[str, ScheduleConfig] = types.MappingProxyType({
 })
 
 
+# The schedule of the official StyleGAN2 run_training.py (configs E and F, every GPU count): no
+# growing, global minibatch 32 (`minibatch_size_base`), learning rates 0.002 before the
+# lazy-regularization rescaling (training/config.py), ticks of 4-28 kimg by resolution.
+STYLEGAN2 = ScheduleConfig(
+    lod_initial_resolution=None,
+    minibatch_base=32,
+    G_lrate_base=0.002,
+    D_lrate_base=0.002,
+    tick_kimg_base=4.0,
+    tick_kimg_dict=_TICK_KIMG_DICT_STYLEGAN2,
+)
+
+
 class Schedule(NamedTuple):
     """The schedule at one point of training (see `training_schedule`).
 
@@ -269,17 +292,22 @@ def training_schedule(cur_nimg: int, dataset_resolution: int, cfg: ScheduleConfi
     resolution_log2 = _log2(dataset_resolution, "dataset_resolution")
 
     kimg = cur_nimg / 1000.0
-    phase_dur = cfg.lod_training_kimg + cfg.lod_transition_kimg
-    phase_idx = int(math.floor(kimg / phase_dur)) if phase_dur > 0 else 0
-    phase_kimg = kimg - phase_idx * phase_dur
+    if cfg.lod_initial_resolution is None:  # no growing (official: `lod = 0.0`)
+        initial_log2 = resolution_log2
+        lod = 0.0
+    else:
+        initial_log2 = math.floor(math.log2(cfg.lod_initial_resolution))
+        phase_dur = cfg.lod_training_kimg + cfg.lod_transition_kimg
+        phase_idx = int(math.floor(kimg / phase_dur)) if phase_dur > 0 else 0
+        phase_kimg = kimg - phase_idx * phase_dur
 
-    # Level of detail (same operation order as the official code).
-    lod = float(resolution_log2)
-    lod -= math.floor(math.log2(cfg.lod_initial_resolution))
-    lod -= phase_idx
-    if cfg.lod_transition_kimg > 0:
-        lod -= max(phase_kimg - cfg.lod_training_kimg, 0.0) / cfg.lod_transition_kimg
-    lod = max(lod, 0.0)
+        # Level of detail (same operation order as the official code).
+        lod = float(resolution_log2)
+        lod -= initial_log2
+        lod -= phase_idx
+        if cfg.lod_transition_kimg > 0:
+            lod -= max(phase_kimg - cfg.lod_training_kimg, 0.0) / cfg.lod_transition_kimg
+        lod = max(lod, 0.0)
     lod_floor = int(math.floor(lod))
     lod_ceil = int(math.ceil(lod))
     resolution = 2 ** (resolution_log2 - lod_floor)
@@ -298,7 +326,7 @@ def training_schedule(cur_nimg: int, dataset_resolution: int, cfg: ScheduleConfi
 
     # Segment index: 0 = initial stable level, then fade/stable alternately; derived from lod so
     # that it changes exactly when lod_key does.
-    lod_start = max(resolution_log2 - math.floor(math.log2(cfg.lod_initial_resolution)), 0)
+    lod_start = max(resolution_log2 - initial_log2, 0)
     phase = 2 * (lod_start - lod_ceil) + (1 if lod_ceil != lod_floor else 0)
 
     return Schedule(

@@ -11,21 +11,22 @@ One step, in the official StyleGAN order (`training_loop.py`: `D_train_op`, `Gs_
      `beta_nontrainable=0`).
   3. G update on `StyleGANLosses.G_loss`: non-saturating logistic (or WGAN) with random rows of
      the dataset labels.
-A second network family plugs in with a losses object of its own (the `D_loss` / `G_loss`
-signature below); lazy regularization would be one more `_update` of the same network on the
-steps it runs.
+StyleGAN2 plugs in with a losses object of its own (`training/stylegan2_losses.py`): G, G
+path-length regularization, Gs, D, D R1, the regularization phases on every 4th / 16th step
+only, each phase one more `_update` of its network.
 
-Distribution. Each replica computes its loss as `sum(per-sample loss) / global_batch`; Keras 3
-sums the replicas' gradients in `apply`, which makes it the global mean (the official code
-averages the GPUs' means). An update whose loss or gradients are non-finite on any replica is
-skipped by every replica: the flag is summed over replicas before the update (official
-`tflib/optimizer.py` skips non-finite updates). Samples are drawn for the global batch and
-sliced per replica (`ReplicaBatch`), so N replicas see the latents one device sees; the noise
-inputs and style mixing inside G are drawn by each replica from its own seed, as each official
-GPU draws its own.
+Distribution. Each replica computes its loss as `sum(per-sample loss) / global_batch` (summed over
+its passes when it accumulates gradients); Keras 3 sums the replicas' gradients in `apply`, which
+makes it the global mean (the official code averages the GPUs' means). An update whose loss or
+gradients are non-finite on any replica is skipped by every replica: the flag is summed over
+replicas before the update (official `tflib/optimizer.py` skips non-finite updates). Samples are
+drawn for the global batch and sliced per replica (`ReplicaBatch`), so N replicas see the latents
+one device sees; the noise inputs and style mixing inside G are drawn by each replica from its own
+seed, as each official GPU draws its own.
 
-One tf.function is traced per (resolution, minibatch): the fade-in alpha and the seed are tensor
-arguments and the learning rates optimizer variables, so nothing retraces within a level. The
+One tf.function is traced per (resolution, minibatch, regularization variant): the fade-in
+alpha and the seed are tensor arguments and the learning rates optimizer variables, so nothing
+retraces within a level. The
 step returns its statistics by name, global means as tensors, and adds them to `totals` on the
 device; they are read at tick boundaries, the only host syncs.
 """
@@ -47,7 +48,7 @@ __all__ = ["DynamicLossScale", "ReplicaBatch", "StepTotals", "StyleGANLosses", "
            "process_reals"]
 
 _SUM = tf.distribute.ReduceOp.SUM
-NETWORKS = ("D", "G")  # the trained networks, in the order of the official step
+NETWORKS = ("D", "G")  # the trained networks (each has its optimizer and loss scale)
 
 
 def process_reals(images, alpha):
@@ -66,34 +67,46 @@ def process_reals(images, alpha):
 
 
 class ReplicaBatch:
-    """This replica's share of a global minibatch of `global_batch` samples.
+    """This replica's share of a global minibatch of `global_batch` samples, or one pass of it.
 
-    Create it inside `strategy.run` (or outside any strategy: one replica). Draws that define the
+    Create it inside `strategy.run` (or outside any strategy: one replica). With `passes` > 1
+    the replica's share is run in that many passes (gradient accumulation) and this object is
+    pass `pass_index`'s; `batch` is the number of samples it holds. Draws that define the
     samples (latents, label rows, WGAN-GP mixing factors) are made for the global batch and cut
     with `rows`, so N replicas see what one device sees. Draws that each official GPU makes on
     its own (G's noise inputs and style mixing) take `own_seed(seed)`, which differs between
-    replicas.
+    replicas and passes: replica r's pass p draws what one device's pass `r * passes + p` does.
     """
 
-    def __init__(self, global_batch: int):
+    def __init__(self, global_batch: int, passes: int = 1, pass_index: int = 0):
         ctx = tf.distribute.get_replica_context()
         self.num_replicas = int(ctx.num_replicas_in_sync)
-        if global_batch % self.num_replicas:
+        self.passes = int(passes)
+        slots = self.num_replicas * self.passes
+        if global_batch % slots:
             raise ValueError(f"global batch {global_batch} does not split over "
-                             f"{self.num_replicas} replicas")
+                             f"{self.num_replicas} replicas x {self.passes} passes")
         self.global_batch = int(global_batch)
-        self.batch = self.global_batch // self.num_replicas
+        self.batch = self.global_batch // slots
         self.replica_id = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
+        self.pass_index = int(pass_index)
+        # The index of this pass among all passes of all replicas.
+        self.slot = self.replica_id * self.passes + self.pass_index
 
     def rows(self, x):
-        """This replica's rows of a tensor with one row per sample of the global batch."""
-        if self.num_replicas == 1:
+        """This replica's (pass's) rows of a tensor with the same number of rows for every
+        pass of every replica: one per sample of the global batch, or fewer (the path-length
+        regularizer draws `global_batch / pl_batch_shrink`)."""
+        slots = self.num_replicas * self.passes
+        if slots == 1:
             return x
-        return tf.gather(x, tf.range(self.batch) + self.replica_id * self.batch)
+        n = int(x.shape[0]) // slots
+        return tf.gather(x, tf.range(n) + self.slot * n)
 
     def own_seed(self, seed):
-        """A seed of this replica alone: `seed` folded with the replica id."""
-        return rng.fold_in(seed, self.replica_id)
+        """A seed of this replica's pass alone: `seed` folded with its slot (the replica id
+        when there is one pass)."""
+        return rng.fold_in(seed, self.slot)
 
 
 class StyleGANLosses:
@@ -108,7 +121,17 @@ class StyleGANLosses:
 
     `D_loss` and `G_loss` run in one replica and return `(loss [batch], stats)`: the per-sample
     loss and {statistic name: per-sample values}; the step reports the global mean of each.
+
+    What `TrainStep` reads (StyleGAN2Losses has the same):
+        PHASES: the step's phases in order; "Gs" is the moving average. StyleGAN: D, Gs, G.
+        reg_intervals: {phase: interval} of the lazy regularization phases (none here: R1 is
+            part of D's loss at every step).
+        stat_names: {phase: extra statistics its loss reports}.
+        loss(phase), phase_seeds(seed), pass_size(replica_batch), variables_by_name().
     """
+
+    PHASES = ("D", "Gs", "G")
+    reg_intervals: dict = {}
 
     def __init__(self, cfg, networks, dataset_labels=None):
         self.cfg = cfg
@@ -192,9 +215,25 @@ class StyleGANLosses:
             return losses.G_logistic_nonsaturating(G_fn, D_fn, z, labels), {}
         return losses.G_wgan(G_fn, D_fn, z, labels), {}
 
-    def loss(self, network):
-        """The loss function that trains `network` ("D" or "G")."""
-        return {"D": self.D_loss, "G": self.G_loss}[network]
+    def loss(self, phase):
+        """The loss function of `phase` ("D" or "G")."""
+        return {"D": self.D_loss, "G": self.G_loss}[phase]
+
+    @staticmethod
+    def phase_seeds(seed):
+        """{"D": seed, "G": seed}: the seeds of the two updates of the step seeded `seed`."""
+        seeds = rng.split(seed, 2)
+        return {"D": seeds[0], "G": seeds[1]}
+
+    @staticmethod
+    def pass_size(replica_batch):
+        """Samples per pass: StyleGAN runs each replica's batch in one pass."""
+        return replica_batch
+
+    @staticmethod
+    def variables_by_name():
+        """The losses' own state to checkpoint (none)."""
+        return {}
 
 
 class DynamicLossScale(tf.Module):
@@ -237,41 +276,66 @@ class StepTotals(tf.Module):
     """Sums of the step statistics over the applied steps since the last `read_means`, kept on
     the device so that reading them is the only host sync of a tick.
 
+    A statistic is summed over the applied steps that report it: the statistics of a lazy
+    regularization phase only on the steps that run it. For the phases named in `counted`, the
+    number of applied steps that ran them is reported too, as `Updates/<phase>`.
+
     Attributes:
         sums: {statistic name: float32 tf.Variable}.
-        steps: int64 tf.Variable, the applied steps summed.
+        counts: {statistic name: int64 tf.Variable}, the applied steps summed into it.
+        steps: int64 tf.Variable, the applied steps.
     """
 
-    def __init__(self, names):
+    def __init__(self, names, counted=()):
         super().__init__(name="step_totals")
         self.names = tuple(names)
+        self.counted = dict(counted)  # {phase: the statistic whose count is the phase's}
         self.sums = {n: tf.Variable(0.0, dtype=tf.float32, trainable=False) for n in self.names}
+        self.counts = {n: tf.Variable(0, dtype=tf.int64, trainable=False) for n in self.names}
         self.steps = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     def add(self, stats, ok):
-        if set(stats) != set(self.names):
-            raise ValueError(f"step statistics {sorted(stats)} != {sorted(self.names)}")
+        """Adds one step's statistics (those of the phases it ran) if the step was applied."""
+        if not set(stats) <= set(self.names):
+            raise ValueError(f"step statistics {sorted(stats)} not in {sorted(self.names)}")
         for name, value in stats.items():
             value = tf.where(tf.math.is_finite(value), value, tf.zeros_like(value))
             self.sums[name].assign_add(tf.where(ok, value, tf.zeros_like(value)))
+            self.counts[name].assign_add(tf.cast(ok, tf.int64))
         self.steps.assign_add(tf.cast(ok, tf.int64))
 
     def read_means(self) -> dict[str, float]:
-        """{name: mean over the applied steps} (0 without any), then starts again from zero."""
-        n = max(int(self.steps.numpy()), 1)
-        means = {name: float(v.numpy()) / n for name, v in self.sums.items()}
-        for v in self.sums.values():
-            v.assign(0.0)
+        """{name: mean over the applied steps that reported it} (0 without any), plus
+        `Updates/<phase>` for the counted phases; then starts again from zero."""
+        means = {name: float(v.numpy()) / max(int(self.counts[name].numpy()), 1)
+                 for name, v in self.sums.items()}
+        for phase, name in self.counted.items():
+            means[f"Updates/{phase}"] = int(self.counts[name].numpy())
+        for v in list(self.sums.values()) + list(self.counts.values()):
+            v.assign(tf.zeros_like(v))
         self.steps.assign(0)
         return means
 
 
 class TrainStep:
-    """The traced training steps of a run, one per (resolution, global minibatch).
+    """The traced training steps of a run, one per (resolution, global minibatch, variant).
+
+    A step runs the phases of `losses.PHASES` in order: an update of a network ("D", "G"), a
+    lazy regularization update ("G_reg", "D_reg", StyleGAN2; with the same optimizer as the
+    network's main update, official `share=G_opt/D_opt`), or "Gs", the moving average. A
+    regularization phase runs on the steps whose index is a multiple of its interval
+    (`losses.reg_intervals`), the first step included; which ones a step runs is its variant,
+    and each variant is traced once.
+
+    Accumulation: each replica's share of the global minibatch is run in passes of
+    `losses.pass_size(...)` samples (official `minibatch_gpu`), the gradients of the passes
+    summed before one update; a network's gradient is the mean over the global minibatch
+    whatever the number of replicas and passes (official `tflib/optimizer.py` averages GPUs and
+    rounds).
 
     Args:
         networks: training.networks.Networks.
-        losses: StyleGANLosses (or another object with `loss(network)` and `stat_names`).
+        losses: StyleGANLosses or StyleGAN2Losses.
         strategy: tf.distribute.Strategy.
         state: training.checkpoint.TrainState (its `nonfinite_total` counts skipped steps).
         G_smoothing_kimg: float. Half-life of the Gs average in kimg (0: Gs copies G).
@@ -279,9 +343,11 @@ class TrainStep:
 
     Attributes:
         loss_scale: DynamicLossScale (used when `networks.loss_scaling`).
-        totals: StepTotals of the statistics "Loss/D", D's extra ones, "Loss/G".
+        totals: StepTotals of "Loss/<phase>" and each phase's extra statistics.
         consecutive_bad: int64 tf.Variable, skipped steps in a row.
-        trace_counts: Counter {resolution: traces}; one per level when nothing retraces.
+        trace_counts: Counter {resolution: traces}; one per level and variant when nothing
+            retraces.
+        variant_traces: Counter {(resolution, variant): traces}.
     """
 
     def __init__(self, networks, losses, strategy, state, *, G_smoothing_kimg, xla=False):
@@ -292,52 +358,87 @@ class TrainStep:
         self.G_smoothing_kimg = float(G_smoothing_kimg)
         self.xla = bool(xla)
         self.loss_scale = DynamicLossScale()
-        names = [n for network in NETWORKS
-                 for n in (f"Loss/{network}",) + tuple(losses.stat_names[network])]
-        self.totals = StepTotals(names)
+        self.phases = tuple(p for p in losses.PHASES if p != "Gs")
+        names = [n for phase in self.phases
+                 for n in (f"Loss/{phase}",) + tuple(losses.stat_names[phase])]
+        self.totals = StepTotals(names, {p: f"Loss/{p}" for p in losses.reg_intervals})
         self.consecutive_bad = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.trace_counts = collections.Counter()
+        self.variant_traces = collections.Counter()
         self._functions = {}
         # (Gs variable, G variable) pairs of the moving average, matched by name.
         G_vars = variables_by_name(networks.G)
         self._average_pairs = [(v, G_vars[name])
                                for name, v in variables_by_name(networks.Gs).items()]
 
-    # -- One replica ------------------------------------------------------------------------------
-    def _replica_loss(self, network, replica, resolution, reals, labels, alpha, seed):
-        loss, stats = self.losses.loss(network)(replica, resolution, reals, labels, alpha, seed)
-        total = tf.reduce_sum(loss) / replica.global_batch
-        # Per-replica shares of the global means (summed over the replicas by the step).
-        shares = {name: tf.reduce_sum(v) / replica.global_batch for name, v in stats.items()}
-        return total, {f"Loss/{network}": total, **shares}
+    @staticmethod
+    def network_of(phase):
+        """The network a phase trains: "G" for "G" and "G_reg", "D" for "D" and "D_reg"."""
+        return phase.split("_")[0]
 
-    def replica_gradients(self, network, resolution, global_batch, reals, labels, alpha, seed):
-        """One replica's gradients of `network`'s ("D" or "G") loss (None for variables the level
-        does not use), whether they or the loss are non-finite (int32 0/1), and its shares of
-        the global-mean statistics. `seed` is the network's seed of the step (`phase_seeds`)."""
+    def variant(self, step):
+        """The regularization phases the step with index `step` (from 0) runs, in order."""
+        return tuple(p for p, k in self.losses.reg_intervals.items() if int(step) % k == 0)
+
+    # -- One replica ------------------------------------------------------------------------------
+    def _pass_loss(self, phase, replica, resolution, reals, labels, alpha, seed):
+        loss, stats = self.losses.loss(phase)(replica, resolution, reals, labels, alpha, seed)
+        n = tf.compat.dimension_value(loss.shape[0])
+        if n is None:
+            raise ValueError(f"the {phase} loss must have a static batch size")
+        # This pass's share of the global mean: the phase has n samples in each pass of each
+        # replica (the path-length pass fewer than the others).
+        count = n * replica.passes * replica.num_replicas
+        total = tf.reduce_sum(loss) / count
+        shares = {name: tf.reduce_sum(v) / count for name, v in stats.items()}
+        return total, {f"Loss/{phase}": total, **shares}
+
+    def _replica_loss(self, phase, replica, resolution, reals, labels, alpha, seed):
+        # One pass over this replica's whole batch (StyleGAN; `loss_values`).
+        return self._pass_loss(phase, replica, resolution, reals, labels, alpha, seed)
+
+    def replica_gradients(self, phase, resolution, global_batch, reals, labels, alpha, seed):
+        """One replica's gradients of the loss of `phase` ("D", "G", "G_reg", "D_reg") with
+        respect to its network's trainable variables (None for variables the level does not
+        use), summed over the replica's passes; whether they or the loss are non-finite (int32
+        0/1); and its shares of the global-mean statistics. `seed` is the phase's seed of the
+        step (`losses.phase_seeds`)."""
+        network = self.network_of(phase)
         replica = ReplicaBatch(global_batch)
+        passes = replica.batch // self.losses.pass_size(replica.batch)
         variables = self.networks.network(network).trainable_variables
         scaling = self.networks.loss_scaling
         scale = self.loss_scale.scale[network]
-        with tf.GradientTape() as tape:
-            total, stats = self._replica_loss(network, replica, resolution, reals, labels, alpha,
-                                              seed)
-            scaled = total * scale if scaling else total
-        grads = tape.gradient(scaled, variables)
-        if scaling:
-            grads = [None if g is None else g / scale for g in grads]
+        grads, total, stats = None, None, None
+        for p in range(passes):
+            batch = ReplicaBatch(global_batch, passes=passes, pass_index=p)
+            r, y = reals, labels
+            if passes > 1:
+                size = batch.batch
+                r, y = reals[p * size:(p + 1) * size], labels[p * size:(p + 1) * size]
+            # Pass p starts once pass p - 1's gradients exist: the passes run one after the
+            # other, and only one pass's activations are held at a time.
+            with tf.control_dependencies([g for g in grads or () if g is not None]):
+                with tf.GradientTape() as tape:
+                    t, st = self._pass_loss(phase, batch, resolution, r, y, alpha, seed)
+                    scaled = t * scale if scaling else t
+                g = tape.gradient(scaled, variables)
+            if scaling:
+                g = [None if x is None else x / scale for x in g]
+            if grads is None:
+                grads, total, stats = g, t, st
+            else:
+                grads = [a if b is None else b if a is None else a + b
+                         for a, b in zip(grads, g)]
+                total = total + t
+                stats = {k: stats[k] + st[k] for k in stats}
         finite = tf.logical_and(tf.math.is_finite(total), _all_finite(grads))
         return grads, tf.cast(tf.logical_not(finite), tf.int32), stats
 
-    @staticmethod
-    def phase_seeds(seed):
-        """{"D": seed, "G": seed}: the seeds of the two updates of the step seeded `seed`."""
-        seeds = rng.split(seed, 2)
-        return {"D": seeds[0], "G": seeds[1]}
-
     # -- The step ---------------------------------------------------------------------------------
-    def _update(self, network, grads_fn, reals, labels, alpha, seed):
+    def _update(self, phase, grads_fn, reals, labels, alpha, seed):
         strategy = self.strategy
+        network = self.network_of(phase)
         grads, bad, stats = strategy.run(grads_fn, args=(reals, labels, alpha, seed))
         ok = strategy.reduce(_SUM, bad, axis=None) == 0
         opt = self.networks.optimizer(network)
@@ -355,29 +456,41 @@ class TrainStep:
             else:
                 dst.assign(src.value)
 
-    def make_function(self, resolution, global_batch):
+    def make_function(self, resolution, global_batch, variant=()):
         """A newly traced step `fn(reals, labels, alpha, seed) -> {statistic: global mean}` at
-        `resolution` with `global_batch` samples (reals and labels as the distributed dataset
-        gives them; alpha a float32 scalar; seed int32 [2]). Use `function` to share them."""
+        `resolution` with `global_batch` samples, running the regularization phases in
+        `variant` (reals and labels as the distributed dataset gives them; alpha a float32
+        scalar; seed int32 [2]). Use `function` to share them."""
         half_life = self.G_smoothing_kimg
         beta = 0.5 ** (global_batch / (half_life * 1000.0)) if half_life > 0 else 0.0
+        phases = [p for p in self.losses.PHASES
+                  if p not in self.losses.reg_intervals or p in variant]
         grads_fns = {}
-        for network in NETWORKS:
-            def fn(reals, labels, alpha, seed, network=network):
-                return self.replica_gradients(network, resolution, global_batch, reals, labels,
+        for phase in phases:
+            if phase == "Gs":
+                continue
+
+            def fn(reals, labels, alpha, seed, phase=phase):
+                return self.replica_gradients(phase, resolution, global_batch, reals, labels,
                                               alpha, seed)
-            grads_fns[network] = tf.function(fn, jit_compile=True) if self.xla else fn
+            grads_fns[phase] = tf.function(fn, jit_compile=True) if self.xla else fn
 
         def step(reals, labels, alpha, seed):
-            self.trace_counts[resolution] += 1  # Python side effect: runs once per trace.
+            # Python side effects: run once per trace.
+            self.trace_counts[resolution] += 1
+            self.variant_traces[(resolution, tuple(variant))] += 1
             # The variables of the other levels get no gradient here, by design.
             warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
-            seeds = self.phase_seeds(seed)
-            d_ok, d_stats = self._update("D", grads_fns["D"], reals, labels, alpha, seeds["D"])
-            self._update_Gs(beta)
-            g_ok, g_stats = self._update("G", grads_fns["G"], reals, labels, alpha, seeds["G"])
-            stats = {**d_stats, **g_stats}
-            ok = tf.logical_and(d_ok, g_ok)
+            seeds = self.losses.phase_seeds(seed)
+            stats, ok = {}, tf.constant(True)
+            for phase in phases:
+                if phase == "Gs":
+                    self._update_Gs(beta)
+                    continue
+                phase_ok, phase_stats = self._update(phase, grads_fns[phase], reals, labels,
+                                                     alpha, seeds[phase])
+                stats.update(phase_stats)
+                ok = tf.logical_and(ok, phase_ok)
             self.totals.add(stats, ok)
             self.consecutive_bad.assign(
                 tf.where(ok, tf.zeros([], tf.int64), self.consecutive_bad + 1))
@@ -386,28 +499,34 @@ class TrainStep:
 
         return tf.function(step, reduce_retracing=False)
 
-    def function(self, resolution, global_batch):
-        """The traced step of a level (made on first use, then reused)."""
-        key = (int(resolution), int(global_batch))
+    def function(self, resolution, global_batch, variant=()):
+        """The traced step of a level and variant (made on first use, then reused); the
+        variant of step i is `variant(i)`."""
+        key = (int(resolution), int(global_batch), tuple(variant))
         if key not in self._functions:
             self._functions[key] = self.make_function(*key)
         return self._functions[key]
 
-    def loss_values(self, resolution, global_batch, reals, labels, alpha, seed):
+    def loss_values(self, resolution, global_batch, reals, labels, alpha, seed, variant=()):
         """{"Loss/D": ..., "Loss/G": ..., ...} as floats: the losses the step seeded `seed` would
-        minimize on these inputs, without updating anything (G's dlatent_avg, which every
-        training-mode pass of G moves, is put back). One device's view: `reals` and `labels`
-        are the whole global batch."""
-        G = self.networks.G
-        dlatent_avg = G.dlatent_avg.numpy()
-        seeds = self.phase_seeds(tf.convert_to_tensor(seed, tf.int32))
+        minimize on these inputs (with the regularization phases of `variant`), without
+        updating anything (G's dlatent_avg, which every training-mode pass of G moves, and the
+        losses' own state such as the path-length mean are put back). One device's view:
+        `reals` and `labels` are the whole global batch."""
+        saved = {"dlatent_avg": self.networks.G.dlatent_avg,
+                 **self.losses.variables_by_name()}
+        values = {name: v.numpy() for name, v in saved.items()}
+        seeds = self.losses.phase_seeds(tf.convert_to_tensor(seed, tf.int32))
         replica = ReplicaBatch(global_batch)
         out = {}
-        for network in NETWORKS:
-            _, stats = self._replica_loss(network, replica, resolution, reals, labels,
-                                          tf.convert_to_tensor(alpha, tf.float32), seeds[network])
+        for phase in self.phases:
+            if phase in self.losses.reg_intervals and phase not in variant:
+                continue
+            _, stats = self._replica_loss(phase, replica, resolution, reals, labels,
+                                          tf.convert_to_tensor(alpha, tf.float32), seeds[phase])
             out.update({name: float(v.numpy()) for name, v in stats.items()})
-        G.dlatent_avg.assign(dlatent_avg)
+        for name, v in saved.items():
+            v.assign(values[name])
         return out
 
 

@@ -1,4 +1,4 @@
-"""Shared helpers of the training-loop tests: a tiny TFRecord dataset and a tiny config."""
+"""Shared helpers of the training-loop tests: a tiny TFRecord dataset and tiny configs."""
 
 import os
 
@@ -36,6 +36,31 @@ def tiny_config(data_dir, dataset, **overrides):
                       G_lrate_dict={}, D_lrate_dict={}, tick_kimg_base=0.064,
                       tick_kimg_dict={}),
         total_kimg=0.256, grid_size=[4, 2], seed=123, cond=True,
+    )
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(fields.get(key), dict):
+            fields[key] = {**fields[key], **value}
+        else:
+            fields[key] = value
+    return TrainingConfig(**fields)
+
+
+# StyleGAN2 networks of the same size (StyleGAN2Config fields).
+TINY_STYLEGAN2_NETWORK = dict(fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
+                              mapping_fmaps=16, mapping_layers=2)
+
+
+def tiny_stylegan2_config(data_dir, dataset, **overrides):
+    """A StyleGAN2 config on the 4x4 level of the 8x8 dataset (the smallest networks, whose
+    traces take seconds; `resolution=8` adds the up/down blocks): global minibatch 8 in one
+    pass (`minibatch_gpu=4` makes one device accumulate 2 passes), the official lazy
+    regularization (path length every 4 steps, R1 every 16), ticks of 8 steps, conditioned on
+    the labels."""
+    fields = dict(
+        family="stylegan2", dataset=dataset, data_dir=os.fspath(data_dir), resolution=4,
+        network=dict(TINY_STYLEGAN2_NETWORK),
+        schedule=dict(minibatch_base=8, tick_kimg_base=0.064, tick_kimg_dict={}),
+        minibatch_gpu=8, total_kimg=0.256, grid_size=[4, 2], seed=123, cond=True,
     )
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(fields.get(key), dict):

@@ -43,9 +43,14 @@ class Generator(ConfigModel):
         alpha: fade-in weight of the new level.
         training: bool. True: no truncation, style mixing, dlatent_avg update.
         seed: optional int32 [2]; makes every random draw of the call stateless.
+        return_dlatents: bool. Also return the dlatents fed to the synthesis network (after
+            style mixing or truncation), as the official `G_style`/`G_main` do with
+            `return_dlatents=True`; the path-length regularizer differentiates the images
+            with respect to them.
 
     Returns:
-        images: [N, resolution, resolution, num_channels] in about [-1, 1].
+        images: [N, resolution, resolution, num_channels] in about [-1, 1]; with
+        `return_dlatents`, the pair (images, dlatents [N, num_layers, dlatent_size]).
 
     Example:
         >>> cfg = NetworkConfig(resolution=32, fmap_base=256, fmap_max=64)
@@ -134,7 +139,7 @@ class Generator(ConfigModel):
         return tf.where(layer_idx < cutoff, w, w2)
 
     def call(self, z, labels=None, truncation_psi=None, truncation_cutoff=None, noise="random",
-             resolution=None, alpha=1.0, training=False, seed=None):
+             resolution=None, alpha=1.0, training=False, seed=None, return_dlatents=False):
         cfg = self.config
         z = tf.convert_to_tensor(z)
         if z.shape.rank != 2 or z.shape[1] != cfg.latent_size:
@@ -153,5 +158,6 @@ class Generator(ConfigModel):
             psi = cfg.truncation_psi if truncation_psi is None else truncation_psi
             cutoff = cfg.truncation_cutoff if truncation_cutoff is None else truncation_cutoff
             w = self.truncate(w, psi, cutoff)
-        return self.synthesis(w, noise=noise, resolution=resolution, alpha=alpha,
-                              seed=noise_seed)
+        images = self.synthesis(w, noise=noise, resolution=resolution, alpha=alpha,
+                                seed=noise_seed)
+        return (images, w) if return_dlatents else images

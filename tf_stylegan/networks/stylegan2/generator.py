@@ -30,9 +30,12 @@ class StyleGAN2Generator(Generator):
         noise: "random" | "const" | "none" | list of tensors, as `StyleGAN2Synthesis`.
         training: bool. True: no truncation, style mixing, dlatent_avg update.
         seed: optional int32 [2]; makes every random draw of the call stateless.
+        return_dlatents: bool. Also return the dlatents fed to synthesis (post-mixing in
+            training), official `return_dlatents=True` (used by path-length regularization).
 
     Returns:
-        images: [N, resolution, resolution, num_channels] in about [-1, 1].
+        images: [N, resolution, resolution, num_channels] in about [-1, 1]; with
+        `return_dlatents`, the pair (images, dlatents [N, num_layers, dlatent_size]).
 
     Example:
         >>> cfg = StyleGAN2Config(resolution=32, fmap_base=512, fmap_max=64)

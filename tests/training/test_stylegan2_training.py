@@ -48,7 +48,6 @@ def test_lazy_regularization_optimizers_match_the_official_table(tiny_data):
     assert v1.optimizer_ratio("G") == v1.optimizer_ratio("D") == 1.0
 
 
-@pytest.mark.large  # traces 2-3 step variants: ~30-60 s on 2 shared cores
 def test_cadence_in_stats_one_trace_per_variant_and_shared_optimizers(tiny_data, tmp_path):
     # 20 steps of 8 images in ticks of 4 steps: path length on steps 0, 4, 8, ... (one per
     # tick), R1 on steps 0 and 16 (ticks 1 and 5).
@@ -73,7 +72,6 @@ def test_cadence_in_stats_one_trace_per_variant_and_shared_optimizers(tiny_data,
     assert t.state.nonfinite_total.numpy() == 0
 
 
-@pytest.mark.large  # traces 2-3 step variants: ~30-60 s on 2 shared cores
 def test_path_length_mean_moves_toward_the_measured_lengths(tiny_data):
     # One pass per step: each path-length step updates pl_mean once, from the mean of the
     # lengths it measured (Loss/pl_lengths), a <- a + 0.01 (mean - a). (No R1 here: two step
@@ -96,7 +94,6 @@ def test_path_length_mean_moves_toward_the_measured_lengths(tiny_data):
     assert a > 0
 
 
-@pytest.mark.large  # traces 2-3 step variants: ~30-60 s on 2 shared cores
 def test_each_phase_update_lowers_its_own_loss(tiny_data):
     # As for StyleGAN (test_learning.py), per phase: each update, applied alone as the step
     # applies it (`TrainStep._update`: gradients summed over replicas, the network's Adam),
@@ -156,7 +153,7 @@ def test_nonfinite_steps_are_skipped_and_keep_the_path_length_mean(tiny_data):
             int(t.networks.D_opt.iterations.numpy())) == iters
 
 
-@pytest.mark.large  # traces 2-3 step variants: ~30-60 s on 2 shared cores
+@pytest.mark.large  # two runs tracing 2 variants each: ~25-70 s on 2 shared cores
 def test_restore_resumes_counters_and_path_length_mean_exactly(tiny_data, tmp_path):
     a = Trainer(tiny_stylegan2_config(tiny_data, "tiny"), progress=False)
     a.run_steps(5)  # regularized at steps 0 and 4

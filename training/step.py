@@ -21,14 +21,13 @@ makes it the global mean (the official code averages the GPUs' means). An update
 gradients are non-finite on any replica is skipped by every replica: the flag is summed over
 replicas before the update (official `tflib/optimizer.py` skips non-finite updates). Samples are
 drawn for the global batch and sliced per replica (`ReplicaBatch`), so N replicas see the latents
-one device sees; the noise inputs and style mixing inside G are drawn by each replica from its own
-seed, as each official GPU draws its own.
+one device sees; the noise inputs and style mixing inside G are drawn by each replica (each pass)
+from its own seed, as each official GPU draws its own.
 
 One tf.function is traced per (resolution, minibatch, regularization variant): the fade-in
 alpha and the seed are tensor arguments and the learning rates optimizer variables, so nothing
-retraces within a level. The
-step returns its statistics by name, global means as tensors, and adds them to `totals` on the
-device; they are read at tick boundaries, the only host syncs.
+retraces within a level. The step returns its statistics by name, global means as tensors, and
+adds them to `totals` on the device; they are read at tick boundaries, the only host syncs.
 """
 
 from __future__ import annotations
@@ -393,10 +392,6 @@ class TrainStep:
         shares = {name: tf.reduce_sum(v) / count for name, v in stats.items()}
         return total, {f"Loss/{phase}": total, **shares}
 
-    def _replica_loss(self, phase, replica, resolution, reals, labels, alpha, seed):
-        # One pass over this replica's whole batch (StyleGAN; `loss_values`).
-        return self._pass_loss(phase, replica, resolution, reals, labels, alpha, seed)
-
     def replica_gradients(self, phase, resolution, global_batch, reals, labels, alpha, seed):
         """One replica's gradients of the loss of `phase` ("D", "G", "G_reg", "D_reg") with
         respect to its network's trainable variables (None for variables the level does not
@@ -522,8 +517,8 @@ class TrainStep:
         for phase in self.phases:
             if phase in self.losses.reg_intervals and phase not in variant:
                 continue
-            _, stats = self._replica_loss(phase, replica, resolution, reals, labels,
-                                          tf.convert_to_tensor(alpha, tf.float32), seeds[phase])
+            _, stats = self._pass_loss(phase, replica, resolution, reals, labels,
+                                       tf.convert_to_tensor(alpha, tf.float32), seeds[phase])
             out.update({name: float(v.numpy()) for name, v in stats.items()})
         for name, v in saved.items():
             v.assign(values[name])

@@ -46,8 +46,14 @@ def make_strategy(gpus: int | None = None) -> tf.distribute.Strategy:
             raise UserError(f"--gpus {gpus} requested but only {len(pool)} {kind} device(s) are "
                              f"visible ({pool}). Received: gpus={gpus}")
         devices = pool[:gpus] if gpus > 1 else None
+    if devices and gpu_devices:
+        return tf.distribute.MirroredStrategy(devices)  # NCCL all-reduce between GPUs
     if devices:
-        return tf.distribute.MirroredStrategy(devices)
+        # Logical CPU devices (stand-ins for GPUs): sum on one device. The default collective
+        # all-reduce keys its instances per process, so a second MirroredStrategy in the same
+        # process can meet the first one's cached instances and fail with a shape mismatch.
+        return tf.distribute.MirroredStrategy(
+            devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
     return tf.distribute.get_strategy()
 
 

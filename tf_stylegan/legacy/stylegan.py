@@ -21,6 +21,7 @@ from tf_stylegan.errors import UserError
 from tf_stylegan.legacy.transfer import (
     assign_variables,
     generator_variables,
+    mapping_targets,
     nchw_to_nhwc_const,
     noise_to_nhwc,
 )
@@ -64,13 +65,7 @@ def generator_targets(G):
     """Official variable name -> (our variable, transform) for a `Generator`."""
     cfg = G.config
     R = cfg.resolution_log2
-    t = {"dlatent_avg": (G.dlatent_avg, None)}
-    m = G.mapping
-    if cfg.label_size:
-        t["G_mapping/LabelConcat/weight"] = (m.label_embedding, None)
-    for i, layer in enumerate(m.dense_layers):
-        t[f"G_mapping/Dense{i}/weight"] = (layer.weight, None)
-        t[f"G_mapping/Dense{i}/bias"] = (layer.bias, None)
+    t = mapping_targets(G)
     s = G.synthesis
     for i, e in enumerate(s.epilogues):
         if e.noise is not None:

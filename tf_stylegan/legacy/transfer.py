@@ -12,7 +12,8 @@ import numpy as np
 
 from tf_stylegan.errors import UserError
 
-__all__ = ["assign_variables", "generator_variables", "nchw_to_nhwc_const", "noise_to_nhwc"]
+__all__ = ["assign_variables", "generator_variables", "mapping_targets", "nchw_to_nhwc_const",
+           "noise_to_nhwc"]
 
 
 def nchw_to_nhwc_const(a):
@@ -23,6 +24,19 @@ def nchw_to_nhwc_const(a):
 def noise_to_nhwc(a):
     """An official noise buffer [1, 1, H, W] as ours, [1, H, W, 1]."""
     return np.reshape(a, [1, a.shape[2], a.shape[3], 1])
+
+
+def mapping_targets(G):
+    """The targets of a generator's own `dlatent_avg` and of its mapping network, named as both
+    families' official pickles name them (`G_mapping/LabelConcat`, `G_mapping/Dense{i}`)."""
+    t = {"dlatent_avg": (G.dlatent_avg, None)}
+    m = G.mapping
+    if G.config.label_size:
+        t["G_mapping/LabelConcat/weight"] = (m.label_embedding, None)
+    for i, layer in enumerate(m.dense_layers):
+        t[f"G_mapping/Dense{i}/weight"] = (layer.weight, None)
+        t[f"G_mapping/Dense{i}/bias"] = (layer.bias, None)
+    return t
 
 
 def generator_variables(net, where):

@@ -8,8 +8,10 @@ Measures, per progressive-growing level (8 .. 256) and per configuration:
   - generator inference images/s (Gs, truncation 0.7, random noise);
   - the TFRecord reader alone, images/s;
   - peak RSS (VmHWM) of every case, reset before the case with /proc/self/clear_refs;
-  - fp32 vs mixed precision (`mixed_bfloat16` on CPU) and with / without XLA (`cfg.xla`, the
-    loop's jit_compile of the per-replica passes), plus a numeric check of both against fp32;
+  - fp32 vs bfloat16 (`--precisions`: `bf16-onednn`, the oneDNN bfloat16 graph rewrite that
+    `--mixed-precision` uses on CPUs; `mixed`, Keras' `mixed_bfloat16` policy) and with /
+    without XLA (`cfg.xla`, the loop's jit_compile of the per-replica passes; the rewrite does
+    not combine with XLA, that pair is skipped), plus a numeric check of each against fp32;
   - generation at 1024x1024 (official widths, batch 1) in a fresh process: peak RSS;
   - with --roofline, per level: the step's FLOPs counted from its traced graph, the achieved
     GFLOP/s, and the GFLOP/s of the same convolutions and matrix products timed alone
@@ -42,6 +44,9 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# --precisions name: (TrainingConfig.mixed_precision, the name reported in the records).
+PRECISIONS = {"fp32": (False, "fp32"), "mixed": ("bfloat16", "mixed_bfloat16"),
+              "bf16-onednn": ("onednn_bfloat16", "onednn_bfloat16")}
 LEVELS = (8, 16, 32, 64, 128, 256)
 # Used when configs/demo.yaml is missing.
 _DEMO_FALLBACK = dict(num_channels=1, fmap_base=2048, fmap_max=128, latent_size=128,
@@ -127,7 +132,7 @@ def _make_trainer(spec, precision, xla, levels):
     cfg = TrainingConfig(dataset=os.path.basename(spec["dataset"]),
                          data_dir=os.path.dirname(spec["dataset"]), network=ws["network"],
                          schedule_preset="1gpu", schedule=schedule,
-                         mixed_precision=precision == "mixed", xla=bool(xla), seed=1000)
+                         mixed_precision=PRECISIONS[precision][0], xla=bool(xla), seed=1000)
     return Trainer(cfg, dataset=ds, run_dir=None, progress=False, log=lambda s: None), ds
 
 
@@ -155,8 +160,8 @@ def worker_group(spec):
     precision, xla, levels = spec["precision"], spec["xla"], [int(r) for r in spec["levels"]]
     ws = widths_spec(spec["widths"])
     trainer, ds = _make_trainer(spec, precision, xla, levels)
-    base = {"widths": spec["widths"], "precision": "mixed_bfloat16" if precision == "mixed"
-            else "fp32", "xla": bool(xla), "warmup": spec["warmup"]}
+    base = {"widths": spec["widths"], "precision": PRECISIONS[precision][1], "xla": bool(xla),
+            "warmup": spec["warmup"]}
     seed_base = 1000
     for res in levels:
         batch, steps = int(spec["batch"][str(res)]), int(spec["steps"][str(res)])
@@ -312,7 +317,9 @@ def worker_checks(spec):
         return out0, np.array(per_step, np.float64), g_out()
 
     ref = run("fp32", False)
-    for name, (precision, xla) in (("mixed_bfloat16", ("mixed", False)), ("xla", ("fp32", True))):
+    for name, (precision, xla) in (("mixed_bfloat16", ("mixed", False)),
+                                   ("onednn_bfloat16", ("bf16-onednn", False)),
+                                   ("xla", ("fp32", True))):
         got = run(precision, xla)
 
         def rel(a, b):
@@ -370,8 +377,13 @@ def worker_profile(spec):
                                                                          a, s))
 
     parts = {}
-    for name, call in (("D_step_grads", lambda s: d_fn(reals, labels, alpha, s)),
-                       ("G_step_grads", lambda s: g_fn(reals, labels, alpha, s))):
+    def scoped(fn):  # the step's precision scope (the oneDNN rewrite) around each call
+        def call(s):
+            with trainer.step.scope():
+                return fn(reals, labels, alpha, s)
+        return call
+
+    for name, call in (("D_step_grads", scoped(d_fn)), ("G_step_grads", scoped(g_fn))):
         call(tf.constant([3, 0], tf.int32))
         times = []
         for i in range(steps):
@@ -517,11 +529,17 @@ def build_plan(args):
     for w in widths_list:
         widths_spec(w)
     precisions = args.precisions.split(",")
+    for p in precisions:
+        if p not in PRECISIONS:
+            raise ValueError(f"`--precisions` entries must be among {sorted(PRECISIONS)}. "
+                             f"Received: {p!r}")
     xlas = [{"off": False, "on": True}[x] for x in args.xla.split(",")]
     plan = []
     for w in widths_list:
         for precision in precisions:
             for xla in xlas:
+                if precision == "bf16-onednn" and xla:
+                    continue  # the rewrite does not reach XLA-compiled functions (UserError)
                 lv = levels
                 # Default: official widths run the variants (bf16, XLA) up to 16 only (a 256
                 # official step takes ~a minute on 2 cores; XLA compiles take minutes there).
@@ -590,6 +608,7 @@ def summarize(records, log):
         log(f"  reader / training img/s, worst case ({worst[1]} {worst[2]}): {worst[0]:.1f}x "
             f"(target >= 5): {'PASS' if worst[0] >= 5 else 'FAIL'}")
     for variant, pred in (("mixed_bfloat16", lambda k: k[1] == "mixed_bfloat16" and not k[2]),
+                          ("onednn_bfloat16", lambda k: k[1] == "onednn_bfloat16" and not k[2]),
                           ("XLA", lambda k: k[1] == "fp32" and k[2])):
         parts = []
         for key in sorted(k for k in rows if pred(k)):
@@ -641,7 +660,9 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="levels 8,16; fewer steps (~1 min)")
     p.add_argument("--levels", default=None, help="comma list among 8,16,32,64,128,256")
     p.add_argument("--widths", default="official,demo", help="official,demo")
-    p.add_argument("--precisions", default=None, help="fp32,mixed (default both)")
+    p.add_argument("--precisions", default=None,
+                   help="among fp32, bf16-onednn (the oneDNN bfloat16 rewrite, the CPU path of "
+                   "--mixed-precision) and mixed (Keras mixed_bfloat16) (default all three)")
     p.add_argument("--xla", default=None, help="off,on (default both)")
     p.add_argument("--batch", type=int, default=None, help="minibatch (default 4 official, "
                    "16 demo)")
@@ -665,7 +686,7 @@ def parse_args(argv=None):
     p.add_argument("--worker", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.precisions is None:
-        args.precisions = "fp32" if args.quick else "fp32,mixed"
+        args.precisions = "fp32" if args.quick else "fp32,bf16-onednn,mixed"
     if args.xla is None:
         args.xla = "off" if args.quick else "off,on"
     return args

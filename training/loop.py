@@ -34,6 +34,7 @@ from .checkpoint import RunCheckpoint, TrainState, checkpoint_values, latest_che
 from .config import TrainingConfig
 from .distribute import is_chief, make_strategy
 from .networks import Networks
+from .precision import check_xla, describe, resolve
 from .run_dir import RunDir
 from .schedule import training_schedule
 from .step import StyleGANLosses, TrainStep
@@ -87,6 +88,7 @@ class Trainer:
         self.log = log
 
         self._check_passes()
+        check_xla(resolve(cfg.mixed_precision), cfg.xla)
 
         self.networks = Networks.build(cfg, self.net_cfg, self.strategy)
         self.state = TrainState(cfg.seed)
@@ -378,6 +380,8 @@ class Trainer:
                  f"dataset {self.dataset.tfrecord_dir} ({self.dataset.num_images} images, "
                  f"{self.net_cfg.resolution}x{self.net_cfg.resolution}x"
                  f"{self.net_cfg.num_channels}, {self.net_cfg.label_size} labels)")
+        if self.networks.precision:
+            self.log(describe(self.networks.precision))
 
         total_nimg = int(round(cfg.total_kimg * 1000))
         start_time = tick_start_time = time.time()

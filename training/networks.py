@@ -9,10 +9,11 @@ minibatches gets the official `mb_ratio = k / (k + 1)`: its Adam's betas are rai
 power here and its learning rates multiplied by it (`set_learning_rates`), as NVlabs/stylegan2
 `training_loop.py` does for the main and regularization steps, which share one Adam.
 
-Mixed precision: the networks compute in 16 bits while variables and losses stay float32.
-float16 has 5 exponent bits, so its gradients need loss scaling (`loss_scaling`); bfloat16 has
-float32's exponent range and needs none. `mixed_precision=True` picks float16 on GPUs and
-bfloat16 on CPUs.
+Mixed precision (`training/precision.py`): with a Keras mixed policy the networks compute in 16
+bits while variables and losses stay float32; float16 has 5 exponent bits, so its gradients need
+loss scaling (`loss_scaling`), bfloat16 has float32's exponent range and needs none. With the
+oneDNN bfloat16 rewrite (`mixed_precision=True` on CPUs) the networks are float32 Keras layers and
+TensorFlow rewrites the step's graph (`TrainStep`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import tensorflow as tf
 
 import tf_stylegan as sg
 
-__all__ = ["NETWORK_CLASSES", "Networks", "optimizer_variables", "precision_policy",
-           "variables_by_name"]
+from . import precision as precisions
+
+__all__ = ["NETWORK_CLASSES", "Networks", "optimizer_variables", "variables_by_name"]
 
 # (generator class, discriminator class) of each network family.
 NETWORK_CLASSES = {"stylegan": (sg.Generator, sg.Discriminator),
@@ -76,21 +78,13 @@ def optimizer_variables(optimizer, model) -> dict[str, keras.Variable]:
     return out
 
 
-def precision_policy(mixed_precision) -> tuple[str | None, bool]:
-    """(Keras dtype policy name or None for float32, whether gradients need loss scaling)."""
-    half = mixed_precision
-    if half is True:
-        half = "float16" if tf.config.list_logical_devices("GPU") else "bfloat16"
-    if not half:
-        return None, False
-    return f"mixed_{half}", half == "float16"
-
-
 @dataclasses.dataclass
 class Networks:
     """G, D, Gs and the Adam optimizers of G and D (`G_opt`, `D_opt`).
 
-    `loss_scaling` is True when the networks compute in float16 (see the module docstring).
+    `precision` is the run's resolved precision (`training.precision.resolve`: None for float32,
+    "float16", "bfloat16" or "onednn_bfloat16"); `loss_scaling` is True when the networks
+    compute in float16 (see the module docstring).
     `lr_ratio` {"G": c, "D": c} multiplies the learning rates (StyleGAN2's lazy-regularization
     rescaling; 1 for StyleGAN). Build with `Networks.build`.
     """
@@ -102,6 +96,7 @@ class Networks:
     D_opt: keras.optimizers.Optimizer
     loss_scaling: bool = False
     lr_ratio: dict = dataclasses.field(default_factory=lambda: {"G": 1.0, "D": 1.0})
+    precision: str | None = None
 
     @classmethod
     def build(cls, cfg, net_cfg, strategy) -> Networks:
@@ -113,7 +108,8 @@ class Networks:
         """
         G_class, D_class = NETWORK_CLASSES[net_cfg.family]
         ratio = {n: cfg.optimizer_ratio(n) for n in ("G", "D")}
-        policy, loss_scaling = precision_policy(cfg.mixed_precision)
+        precision = precisions.resolve(cfg.mixed_precision)
+        policy, loss_scaling = precisions.keras_policy(precision)
         previous = keras.mixed_precision.global_policy()
         if policy:
             keras.mixed_precision.set_global_policy(policy)
@@ -140,7 +136,7 @@ class Networks:
                 D_opt.build(D.trainable_variables)
         finally:
             keras.mixed_precision.set_global_policy(previous)
-        return cls(G, D, Gs, G_opt, D_opt, loss_scaling, ratio)
+        return cls(G, D, Gs, G_opt, D_opt, loss_scaling, ratio, precision)
 
     def optimizer(self, network: str) -> keras.optimizers.Optimizer:
         """The optimizer that trains network "G" or "D"."""

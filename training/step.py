@@ -26,7 +26,9 @@ from its own seed, as each official GPU draws its own.
 
 One tf.function is traced per (resolution, minibatch, regularization variant): the fade-in
 alpha and the seed are tensor arguments and the learning rates optimizer variables, so nothing
-retraces within a level. The step returns its statistics by name, global means as tensors, and
+retraces within a level. With the oneDNN bfloat16 rewrite (`training/precision.py`) every call
+of a step runs inside `precision.step_scope`, so each step's graph is instantiated with the
+rewrite on the first call and reused by the later ones (`ScopedFunction`). The step returns its statistics by name, global means as tensors, and
 adds them to `totals` on the device; they are read at tick boundaries, the only host syncs.
 """
 
@@ -42,9 +44,10 @@ from tf_stylegan.layers import downscale2d, upscale2d
 
 from . import losses
 from .networks import variables_by_name
+from .precision import ONEDNN_BFLOAT16, step_scope
 
-__all__ = ["DynamicLossScale", "ReplicaBatch", "StepTotals", "StyleGANLosses", "TrainStep",
-           "process_reals"]
+__all__ = ["DynamicLossScale", "ReplicaBatch", "ScopedFunction", "StepTotals", "StyleGANLosses",
+           "TrainStep", "process_reals"]
 
 _SUM = tf.distribute.ReduceOp.SUM
 NETWORKS = ("D", "G")  # the trained networks (each has its optimizer and loss scale)
@@ -492,7 +495,16 @@ class TrainStep:
             self.state.nonfinite_total.assign_add(1 - tf.cast(ok, tf.int64))
             return stats
 
-        return tf.function(step, reduce_retracing=False)
+        fn = tf.function(step, reduce_retracing=False)
+        if self.networks.precision == ONEDNN_BFLOAT16:
+            return ScopedFunction(fn, self.scope)
+        return fn
+
+    def scope(self):
+        """The context the run's step functions are called in (`precision.step_scope`): the
+        oneDNN bfloat16 rewrite, or nothing. `function` wraps its calls in it; use it to call
+        `replica_gradients` in a tf.function of one's own with the run's precision."""
+        return step_scope(self.networks.precision)
 
     def function(self, resolution, global_batch, variant=()):
         """The traced step of a level and variant (made on first use, then reused); the
@@ -523,6 +535,24 @@ class TrainStep:
         for name, v in saved.items():
             v.assign(values[name])
         return out
+
+
+class ScopedFunction:
+    """A tf.function whose every call (and trace) runs inside `scope()`: the training step under
+    the oneDNN bfloat16 rewrite, whose grappler option is read when each concrete function is
+    first called and must not stay on for other functions of the process."""
+
+    def __init__(self, fn, scope):
+        self.fn = fn
+        self.scope = scope
+
+    def __call__(self, *args):
+        with self.scope():
+            return self.fn(*args)
+
+    def get_concrete_function(self, *args):
+        with self.scope():
+            return self.fn.get_concrete_function(*args)
 
 
 def _all_finite(tensors):

@@ -9,13 +9,20 @@ before instance norm) moves by +-lr with the sign of its rounding noise, which s
 about the arithmetic but blurs every comparison.
 """
 
+import contextlib
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.training.tiny_training import tiny_config
+from tests.training.tiny_training import tiny_config, tiny_stylegan2_config
+from tf_stylegan.errors import UserError
+from training import precision
 from training.config import TrainingConfig
 from training.loop import Trainer
+from training.networks import variables_by_name
+from training.step import ScopedFunction
 
 STEPS = 4
 EPS = dict(adam_epsilon=1e-3)
@@ -87,10 +94,12 @@ def _one_step_gradients(t, res=8, batch=8):
 
 
 def test_bfloat16_gradients_track_float32(tiny_data):
+    """Keras' mixed_bfloat16 policy (`mixed_precision="bfloat16"`; `True` picks the oneDNN
+    rewrite on CPUs, tested below)."""
     ref = Trainer(tiny_config(tiny_data, "tiny"), progress=False)
-    t = Trainer(tiny_config(tiny_data, "tiny", mixed_precision=True), progress=False)
+    t = Trainer(tiny_config(tiny_data, "tiny", mixed_precision="bfloat16"), progress=False)
     n, ref_n = t.networks, ref.networks
-    assert n.G.dtype_policy.name == "mixed_bfloat16" and not n.loss_scaling  # no GPU here
+    assert n.G.dtype_policy.name == "mixed_bfloat16" and not n.loss_scaling
     assert all(v.dtype == "float32" for v in n.G.weights + n.D.weights)  # float32 variables
     for a, b in zip(ref_n.G.weights + ref_n.D.weights, n.G.weights + n.D.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())  # the same starting point
@@ -105,7 +114,7 @@ def test_bfloat16_gradients_track_float32(tiny_data):
     np.testing.assert_allclose(got[2], want[2], rtol=0.01)  # D loss
     np.testing.assert_allclose(got[3], want[3], rtol=0.02)  # G loss
     # A short bfloat16 run trains: finite losses, no skipped step, the images change.
-    _, before, losses, after = _run(tiny_config(tiny_data, "tiny", mixed_precision=True))
+    _, before, losses, after = _run(tiny_config(tiny_data, "tiny", mixed_precision="bfloat16"))
     assert np.all(np.isfinite(losses)) and np.all(np.isfinite(after))
     assert _rel(after, before) > 0.05
 
@@ -152,3 +161,171 @@ def test_mixed_precision_values_are_checked(tiny_data):
     with pytest.raises(ValueError, match="mixed_precision.*Received: mixed_precision='fp8'"):
         tiny_config(tiny_data, "tiny", mixed_precision="fp8")
     assert TrainingConfig(mixed_precision="bfloat16").mixed_precision == "bfloat16"
+
+
+# -- The oneDNN bfloat16 rewrite (`mixed_precision=True` without GPUs) ------------------------------
+
+# Gradient groups: which weights each relative error is of.
+def _group(network, name):
+    if network == "D":
+        return "D dense" if name.startswith(("dense", "output")) else "D convs"
+    if name.startswith("mapping/"):
+        return "G mapping"
+    if "/style_mod/" in name or "/affine/" in name:
+        return "G styles"
+    if name.endswith("weight") and ("conv" in name or "to_rgb" in name):
+        return "G synthesis convs"
+    return "G other"  # const, biases, noise strengths
+
+
+def _phase_gradients(t, phase, res, seed, scoped, alpha=0.5, batch=8):
+    """{group: flat float64 gradient} and {statistic: float} of one `phase` update of t from its
+    current weights, in a new tf.function called inside t's precision scope (`scoped`) or
+    outside it. The state the losses move (dlatent_avg, the path-length mean) is put back."""
+    reals = tf.constant(np.random.RandomState(0).randint(0, 256, [batch, res, res, 1]), tf.uint8)
+    labels = tf.one_hot(np.arange(batch) % 3, 3)
+    network = t.step.network_of(phase)
+    state = {"dlatent_avg": t.networks.G.dlatent_avg, **t.losses.variables_by_name()}
+    saved = {k: v.numpy() for k, v in state.items()}
+    fn = tf.function(lambda: t.step.replica_gradients(
+        phase, res, batch, reals, labels, tf.constant(alpha), tf.constant(seed)))
+    with t.step.scope() if scoped else contextlib.nullcontext():
+        grads, _, stats = fn()
+    for k, v in state.items():
+        v.assign(saved[k])
+    net = t.networks.network(network)
+    names = {id(v): name for name, v in variables_by_name(net).items()}
+    groups = {}
+    for v, g in zip(net.trainable_variables, grads):
+        if g is not None:
+            groups.setdefault(_group(network, names[id(v)]), []).append(
+                g.numpy().ravel().astype(np.float64))
+    return ({k: np.concatenate(v) for k, v in groups.items()},
+            {k: float(v.numpy()) for k, v in stats.items()})
+
+
+def _trained_pair(cfg_fn, steps=4):
+    """A float32 trainer after `steps` steps (away from the init, where StyleGAN's 4x4 instance
+    norm sees a constant input and amplifies any rounding) and a oneDNN bfloat16 trainer with
+    the same weights and loss state."""
+    ref = Trainer(cfg_fn(**EPS), progress=False)
+    ref.run_steps(steps)
+    t = Trainer(cfg_fn(mixed_precision=True, **EPS), progress=False)
+    assert t.networks.precision == "onednn_bfloat16"
+    t.networks.copy_weights_from(ref.networks.G, ref.networks.D, ref.networks.Gs)
+    for name, v in t.losses.variables_by_name().items():
+        v.assign(ref.losses.variables_by_name()[name])
+    return ref, t
+
+
+def _check_rewrite(ref, t, phases, res, grad_tol, stat_tol, alpha=0.5):
+    """Each phase's gradients and statistics: inside the scope within the bfloat16 tolerances and
+    farther from float32 than float32 round-off (the rewrite took effect); outside it, after the
+    scoped call, bit-identical to the float32 trainer's (the option did not leak)."""
+    options = tf.config.optimizer.get_experimental_options()
+    measured = {}
+    for i, phase in enumerate(phases):
+        got, got_stats = _phase_gradients(t, phase, res, [5, i], True, alpha)
+        assert tf.config.optimizer.get_experimental_options() == options
+        outside, outside_stats = _phase_gradients(t, phase, res, [5, i], False, alpha)
+        want, want_stats = _phase_gradients(ref, phase, res, [5, i], False, alpha)
+        assert outside_stats == want_stats
+        for group in want:
+            np.testing.assert_array_equal(outside[group], want[group], err_msg=group)
+            err = _rel(got[group], want[group])
+            measured[(phase, group)] = err
+            # float32 reorderings give ~1e-6; bfloat16 keeps 8 significant bits.
+            assert 1e-4 < err < grad_tol[group], (phase, group, err)
+        for name, value in want_stats.items():
+            err = abs(got_stats[name] - value) / abs(value)
+            measured[(phase, name)] = err
+            assert err < stat_tol.get(name, stat_tol["default"]), (phase, name, err)
+    return measured
+
+
+def test_mixed_precision_is_the_onednn_rewrite_without_gpus(tiny_data, tmp_path):
+    assert precision.resolve(True) == "onednn_bfloat16"  # no GPU here
+    assert precision.resolve("bfloat16") == "bfloat16" and precision.resolve(False) is None
+    t = Trainer(tiny_config(tiny_data, "tiny", mixed_precision=True), progress=False)
+    n = t.networks
+    # Keras computes in float32: the rewrite is TensorFlow's, in the step's graph.
+    assert n.G.dtype_policy.name == "float32" and n.D.dtype_policy.name == "float32"
+    assert not n.loss_scaling and isinstance(t.step.function(4, 8), ScopedFunction)
+    # The line printed at training start names the path and the CPU's bfloat16 flags.
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n")
+    line = precision.describe("onednn_bfloat16", precision.cpu_bf16_flags(cpuinfo))
+    assert "oneDNN bfloat16" in line and "avx512_bf16 yes, amx_bf16 no" in line
+    cpuinfo.write_text("flags\t\t: fpu avx2\n")
+    line = precision.describe("onednn_bfloat16", precision.cpu_bf16_flags(cpuinfo))
+    assert "avx512_bf16 no, amx_bf16 no" in line and "emulated" in line
+    assert precision.cpu_bf16_flags(tmp_path / "missing") is None
+    assert "unknown" in precision.describe("onednn_bfloat16", None) or \
+        precision.cpu_bf16_flags() is not None
+
+
+def test_onednn_rewrite_refuses_xla(tiny_data):
+    # Grappler does not rewrite XLA-compiled functions: the step would silently stay float32.
+    for value in (True, "onednn_bfloat16"):
+        with pytest.raises(UserError, match="onednn_bfloat16.*does not combine with xla"):
+            Trainer(tiny_config(tiny_data, "tiny", mixed_precision=value, xla=True),
+                    progress=False)
+
+
+def test_onednn_step_is_rewritten_once_and_only_in_its_scope(tiny_data, tmp_path, monkeypatch):
+    """The loop's steps: the rewrite runs on a step's first call only (the later calls reuse the
+    instantiation: no retrace, no new rewrite), never for a float32 trainer's step, and the
+    process's optimizer options and environment are as before after each call."""
+    log = tmp_path / "amp"
+    log.mkdir()
+    # TensorFlow writes one paintbuckets file per graph the rewrite optimizes.
+    monkeypatch.setenv("TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_LOG_PATH", str(log))
+    options, env = tf.config.optimizer.get_experimental_options(), dict(os.environ)
+    ref = Trainer(tiny_config(tiny_data, "tiny"), progress=False)
+    ref.run_steps(2)
+    assert not list(log.glob("paintbuckets*"))
+    t = Trainer(tiny_config(tiny_data, "tiny", mixed_precision=True), progress=False)
+    t.run_steps(1)
+    rewritten = len(list(log.glob("paintbuckets*")))
+    assert rewritten >= 1
+    t.run_steps(3)
+    assert len(list(log.glob("paintbuckets*"))) == rewritten
+    assert dict(t.step.trace_counts) == {4: 1}
+    assert tf.config.optimizer.get_experimental_options() == options
+    assert dict(os.environ) == env
+
+
+def _bfloat16_exact(x):
+    """Whether float x is a bfloat16 number (its float32 bits end in 16 zeros)."""
+    return int(np.float32(x).view(np.uint32)) & 0xFFFF == 0
+
+
+@pytest.fixture(scope="module")
+def stylegan_pair(tiny_data):
+    return _trained_pair(lambda **kw: tiny_config(tiny_data, "tiny", **kw))
+
+
+def test_onednn_stylegan_gradients_track_float32(stylegan_pair):
+    """StyleGAN at a growing level (8x8, alpha 0.5): D with R1, G. Measured (this seed, 4 float32
+    steps from the init): gradient relative errors D convs 0.085, D dense 0.017, G mapping 0.11,
+    styles 0.16, synthesis convs 0.14, other 0.12; losses 1e-3, R1 penalty 9e-3, scores 3e-3 to
+    1e-2 (small numbers, partly cancelling). Tolerances about 2.5x those."""
+    ref, t = stylegan_pair
+    grad_tol = {"D convs": 0.25, "D dense": 0.06, "G mapping": 0.3, "G styles": 0.4,
+                "G synthesis convs": 0.4, "G other": 0.3}
+    stat_tol = {"default": 5e-3, "Loss/r1_penalty": 0.03, "Loss/scores/real": 0.03,
+                "Loss/scores/fake": 0.03}
+    measured = _check_rewrite(ref, t, ("D", "G"), 8, grad_tol, stat_tol)
+    print({k: f"{v:.2e}" for k, v in measured.items()})
+
+
+def test_onednn_losses_and_their_sums_stay_float32(stylegan_pair):
+    """The rewrite runs the convolutions in bfloat16 but not the per-sample losses and their
+    sums (`precision.KEEP_FLOAT32`): every reported statistic has float32's 24 significant bits,
+    where a bfloat16 sum would round it to 8 (a float32 value is a bfloat16 number with
+    probability 2**-16)."""
+    _, t = stylegan_pair
+    for i, phase in enumerate(("D", "G")):
+        _, stats = _phase_gradients(t, phase, 8, [7, i], True)
+        for name, value in stats.items():
+            assert not _bfloat16_exact(value), (name, value)

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -36,3 +38,17 @@ def test_bench_smallest_case_prints_json_lines():
         assert r["traces_after"] == r["traces_before"]  # no retrace while timing
         assert r["peak_rss_mb"] > 0
     assert all(r["step_fn"] == "training.step.TrainStep.function" for r in train)
+
+
+def test_precisions_include_the_onednn_rewrite_without_xla():
+    from bench.run import build_plan, parse_args
+
+    args = parse_args(["--levels", "8", "--widths", "demo", "--precisions",
+                       "fp32,bf16-onednn,mixed", "--xla", "off,on"])
+    plan, _, _ = build_plan(args)
+    pairs = sorted((spec["precision"], spec["xla"]) for _, spec in plan)
+    # The rewrite does not reach XLA-compiled functions: that pair is not run.
+    assert pairs == [("bf16-onednn", False), ("fp32", False), ("fp32", True),
+                     ("mixed", False), ("mixed", True)]
+    with pytest.raises(ValueError, match="--precisions.*'fp16'"):
+        build_plan(parse_args(["--precisions", "fp16"]))

@@ -7,6 +7,11 @@ and the images G and Gs make of fixed latents. Adam's epsilon is raised to 1e-3 
 tests/training/test_distribute.py: with 1e-8 a weight whose true gradient is 0 (a bias right
 before instance norm) moves by +-lr with the sign of its rounding noise, which says nothing
 about the arithmetic but blurs every comparison.
+
+The oneDNN bfloat16 rewrite (`training/precision.py`) is compared per variable group (mapping,
+styles, synthesis convolutions, D convolutions, D dense) and per statistic (losses, R1, path
+length) from identical weights, and over a short run; a function called outside its scope must
+stay bit-identical to float32.
 """
 
 import contextlib
@@ -205,17 +210,41 @@ def _phase_gradients(t, phase, res, seed, scoped, alpha=0.5, batch=8):
 
 
 def _trained_pair(cfg_fn, steps=4):
-    """A float32 trainer after `steps` steps (away from the init, where StyleGAN's 4x4 instance
-    norm sees a constant input and amplifies any rounding) and a oneDNN bfloat16 trainer with
-    the same weights and loss state."""
+    """Float32 and oneDNN bfloat16 trainers of one config and seed (identical initial weights),
+    each run `steps` steps: their trajectories {"ref"/"bf16": (images before, per-step
+    [D loss, G loss], images after)}. Then the bfloat16 trainer is given the float32 one's
+    weights and loss state, so that gradient comparisons start from one point away from the init
+    (where StyleGAN's 4x4 instance norm sees a constant input and amplifies any rounding)."""
     ref = Trainer(cfg_fn(**EPS), progress=False)
-    ref.run_steps(steps)
     t = Trainer(cfg_fn(mixed_precision=True, **EPS), progress=False)
     assert t.networks.precision == "onednn_bfloat16"
+    runs = {}
+    for name, trainer in (("ref", ref), ("bf16", t)):
+        before = _images(trainer)
+        losses = []
+        for _ in range(steps):
+            stats = trainer.run_steps(1)[0]
+            losses.append([float(stats["Loss/D"]), float(stats["Loss/G"])])
+        assert trainer.state.nonfinite_total.numpy() == 0
+        runs[name] = before, np.array(losses, np.float64), _images(trainer)
     t.networks.copy_weights_from(ref.networks.G, ref.networks.D, ref.networks.Gs)
     for name, v in t.losses.variables_by_name().items():
         v.assign(ref.losses.variables_by_name()[name])
-    return ref, t
+    return ref, t, runs
+
+
+def _check_trajectory(runs, loss_tol, image_tol):
+    """The short bfloat16 run against the float32 one from the same initial weights: per-step
+    losses and the images of G and Gs after it, within the tolerances but not float32-equal."""
+    ref_before, ref_losses, ref_after = runs["ref"]
+    before, losses, after = runs["bf16"]
+    np.testing.assert_array_equal(before, ref_before)  # the same starting point
+    assert _rel(ref_after, ref_before) > 0.05  # the run moved the networks
+    loss_err = np.abs(losses - ref_losses) / np.abs(ref_losses)
+    image_err = _rel(after, ref_after)
+    assert np.all(loss_err < loss_tol), loss_err
+    assert 1e-4 < image_err < image_tol, image_err
+    return float(loss_err.max()), image_err
 
 
 def _check_rewrite(ref, t, phases, res, grad_tol, stat_tol, alpha=0.5):
@@ -305,12 +334,13 @@ def stylegan_pair(tiny_data):
     return _trained_pair(lambda **kw: tiny_config(tiny_data, "tiny", **kw))
 
 
-def test_onednn_stylegan_gradients_track_float32(stylegan_pair):
+def test_onednn_stylegan_tracks_float32(stylegan_pair):
     """StyleGAN at a growing level (8x8, alpha 0.5): D with R1, G. Measured (this seed, 4 float32
     steps from the init): gradient relative errors D convs 0.085, D dense 0.017, G mapping 0.11,
     styles 0.16, synthesis convs 0.14, other 0.12; losses 1e-3, R1 penalty 9e-3, scores 3e-3 to
     1e-2 (small numbers, partly cancelling). Tolerances about 2.5x those."""
-    ref, t = stylegan_pair
+    ref, t, runs = stylegan_pair
+    print(_check_trajectory(runs, loss_tol=0.05, image_tol=0.1))
     grad_tol = {"D convs": 0.25, "D dense": 0.06, "G mapping": 0.3, "G styles": 0.4,
                 "G synthesis convs": 0.4, "G other": 0.3}
     stat_tol = {"default": 5e-3, "Loss/r1_penalty": 0.03, "Loss/scores/real": 0.03,
@@ -324,8 +354,25 @@ def test_onednn_losses_and_their_sums_stay_float32(stylegan_pair):
     sums (`precision.KEEP_FLOAT32`): every reported statistic has float32's 24 significant bits,
     where a bfloat16 sum would round it to 8 (a float32 value is a bfloat16 number with
     probability 2**-16)."""
-    _, t = stylegan_pair
+    _, t, _ = stylegan_pair
     for i, phase in enumerate(("D", "G")):
         _, stats = _phase_gradients(t, phase, 8, [7, i], True)
         for name, value in stats.items():
             assert not _bfloat16_exact(value), (name, value)
+
+
+@pytest.mark.large
+def test_onednn_stylegan2_tracks_float32(tiny_data):
+    """StyleGAN2 at 8x8 (up/down-sampling blocks): D, lazy R1 (D_reg), G and path length
+    (G_reg, its second-order pass), and a short run that includes both regularization steps."""
+    ref, t, runs = _trained_pair(
+        lambda **kw: tiny_stylegan2_config(tiny_data, "tiny", resolution=8, **kw))
+    print(_check_trajectory(runs, loss_tol=0.05, image_tol=0.1))
+    grad_tol = {"D convs": 0.3, "D dense": 0.12, "G mapping": 0.25, "G styles": 0.25,
+                "G synthesis convs": 0.25, "G other": 0.25}
+    stat_tol = {"default": 5e-3, "Loss/scores/real": 0.03, "Loss/scores/fake": 0.05,
+                "Loss/D_reg": 0.02, "Loss/gradient_penalty": 0.02, "Loss/G_reg": 0.1,
+                "Loss/pl_lengths": 0.04, "Loss/pl_penalty": 0.1, "Loss/pl_mean": 0.03}
+    measured = _check_rewrite(ref, t, ("D", "D_reg", "G", "G_reg"), 8, grad_tol, stat_tol,
+                              alpha=1.0)
+    print({k: f"{v:.2e}" for k, v in measured.items()})

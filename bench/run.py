@@ -11,7 +11,9 @@ Measures, per progressive-growing level (8 .. 256) and per configuration:
   - fp32 vs bfloat16 (`--precisions`: `bf16-onednn`, the oneDNN bfloat16 graph rewrite that
     `--mixed-precision` uses on CPUs; `mixed`, Keras' `mixed_bfloat16` policy) and with /
     without XLA (`cfg.xla`, the loop's jit_compile of the per-replica passes; the rewrite does
-    not combine with XLA, that pair is skipped), plus a numeric check of each against fp32;
+    not combine with XLA, that pair is skipped), plus a numeric check of each against fp32
+    (`bf16-onednn` rewrites the training step only: its inference case and the roofline's
+    ops-alone peak are float32);
   - generation at 1024x1024 (official widths, batch 1) in a fresh process: peak RSS;
   - with --roofline, per level: the step's FLOPs counted from its traced graph, the achieved
     GFLOP/s, and the GFLOP/s of the same convolutions and matrix products timed alone

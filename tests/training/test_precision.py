@@ -168,7 +168,7 @@ def test_mixed_precision_values_are_checked(tiny_data):
     assert TrainingConfig(mixed_precision="bfloat16").mixed_precision == "bfloat16"
 
 
-# -- The oneDNN bfloat16 rewrite (`mixed_precision=True` without GPUs) ------------------------------
+# -- The oneDNN bfloat16 rewrite (`mixed_precision=True` without GPUs) -----------------------------
 
 # Gradient groups: which weights each relative error is of.
 def _group(network, name):

@@ -10,7 +10,7 @@
   bfloat16 kernels for the backward convolutions and falls back to Eigen.
 - "onednn_bfloat16": the networks stay float32 in Keras; TensorFlow's grappler pass
   `auto_mixed_precision_onednn_bfloat16` rewrites each training-step graph when it is
-  instantiated, running the convolutions, matrix products and their gradients in oneDNN's
+  instantiated, running the convolutions and their gradients in oneDNN's
   bfloat16 kernels with float32 casts around them. `True` picks it on machines without GPUs.
   It pays on CPUs with native bfloat16 dot products (x86 flag `avx512_bf16`; `amx_bf16` gains
   more); on others oneDNN emulates bfloat16 and it gains little or loses.
@@ -141,8 +141,8 @@ def describe(precision, flags=None) -> str:
         cpu = "CPU flags: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in flags.items())
         if not any(flags.values()):
             cpu += " (bfloat16 is emulated: expect little gain or a loss)"
-    return (f"Precision: oneDNN bfloat16 rewrite of the training step's convolutions and matrix "
-            f"products (float32 networks, no loss scaling); {cpu}.")
+    return (f"Precision: oneDNN bfloat16 rewrite of the training step's convolutions (float32 "
+            f"networks, dense layers, losses and sums; no loss scaling); {cpu}.")
 
 
 @contextlib.contextmanager

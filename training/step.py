@@ -9,6 +9,8 @@ One step, in the official StyleGAN order (`training_loop.py`: `D_train_op`, `Gs_
   2. Gs <- lerp(G, Gs, beta), `beta = 0.5 ** (minibatch / (G_smoothing_kimg * 1000))` (a 10-kimg
      half-life); non-trainables (dlatent_avg, noise buffers) are copied (official
      `beta_nontrainable=0`).
+     Only over the variables where it changes something: those the step's G phases update
+     and those whose Gs copy differs from G; the others are already equal (`_update_Gs`).
   3. G update on `StyleGANLosses.G_loss`: non-saturating logistic (or WGAN) with random rows of
      the dataset labels.
 StyleGAN2 plugs in with a losses object of its own (`training/stylegan2_losses.py`): G, G

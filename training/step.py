@@ -434,9 +434,10 @@ class TrainStep:
         return grads, tf.cast(tf.logical_not(finite), tf.int32), stats
 
     # -- The step ---------------------------------------------------------------------------------
-    def _update(self, phase, grads_fn, reals, labels, alpha, seed):
-        """One update of the phase's network. Returns (applied, {statistic: global mean}, the
-        ids of the trainable variables that got a gradient: the ones Adam updates)."""
+    def _update(self, phase, grads_fn, reals, labels, alpha, seed, updated=None):
+        """One update of the phase's network; returns (applied, {statistic: global mean}).
+        The ids of the trainable variables that got a gradient (the ones Adam updates) are
+        added to the set `updated` when one is given."""
         strategy = self.strategy
         network = self.network_of(phase)
         grads, bad, stats = strategy.run(grads_fn, args=(reals, labels, alpha, seed))
@@ -447,8 +448,9 @@ class TrainStep:
                 lambda: None)
         if self.networks.loss_scaling:
             self.loss_scale.update(network, ok)
-        stats = {name: strategy.reduce(_SUM, v, axis=None) for name, v in stats.items()}
-        return ok, stats, _with_gradient(variables, grads)
+        if updated is not None:
+            updated |= _with_gradient(variables, grads)
+        return ok, {name: strategy.reduce(_SUM, v, axis=None) for name, v in stats.items()}
 
     def _probe_updated(self, phases, grads_fns, reals, labels, alpha, seeds):
         """The ids of the trainable variables that get a gradient in any of `phases`, found by
@@ -534,10 +536,9 @@ class TrainStep:
                                                    seeds)
                     self._update_Gs(beta, updated | self._differing_from_G(updated))
                     continue
-                phase_ok, phase_stats, phase_updated = self._update(
-                    phase, grads_fns[phase], reals, labels, alpha, seeds[phase])
-                if self.network_of(phase) == "G":
-                    updated |= phase_updated
+                phase_ok, phase_stats = self._update(
+                    phase, grads_fns[phase], reals, labels, alpha, seeds[phase],
+                    updated=updated if self.network_of(phase) == "G" else None)
                 stats.update(phase_stats)
                 ok = tf.logical_and(ok, phase_ok)
             self.totals.add(stats, ok)

@@ -242,6 +242,7 @@ class Trainer:
         UserError, changing nothing, when the checkpoint is not of this run's networks."""
         prefix = latest_checkpoint(path)
         self.checkpoint.restore(prefix)
+        self.step.forget_functions()
         self._sync_host_counters()
         self._iter_key = None
         return prefix
@@ -257,6 +258,7 @@ class Trainer:
             raise UserError(f"{path}: snapshot network config differs from this run's in "
                             f"{diff}; cannot resume from it.")
         self.networks.copy_weights_from(G, D, Gs)
+        self.step.forget_functions()
         meta = info.get("metadata", {})
         self.state.cur_nimg.assign(int(round(float(meta.get("kimg", 0.0)) * 1000)))
         self.state.step.assign(int(meta.get("step", 0)))

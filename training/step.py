@@ -9,6 +9,8 @@ One step, in the official StyleGAN order (`training_loop.py`: `D_train_op`, `Gs_
   2. Gs <- lerp(G, Gs, beta), `beta = 0.5 ** (minibatch / (G_smoothing_kimg * 1000))` (a 10-kimg
      half-life); non-trainables (dlatent_avg, noise buffers) are copied (official
      `beta_nontrainable=0`).
+     Only over the variables where it changes something: those the step's G phases update
+     and those whose Gs copy differs from G; the others are already equal (`_update_Gs`).
   3. G update on `StyleGANLosses.G_loss`: non-saturating logistic (or WGAN) with random rows of
      the dataset labels.
 StyleGAN2 plugs in with a losses object of its own (`training/stylegan2_losses.py`): G, G
@@ -38,6 +40,7 @@ from __future__ import annotations
 import collections
 import warnings
 
+import numpy as np
 import tensorflow as tf
 
 from tf_stylegan import rng
@@ -435,7 +438,10 @@ class TrainStep:
         return grads, tf.cast(tf.logical_not(finite), tf.int32), stats
 
     # -- The step ---------------------------------------------------------------------------------
-    def _update(self, phase, grads_fn, reals, labels, alpha, seed):
+    def _update(self, phase, grads_fn, reals, labels, alpha, seed, updated=None):
+        """One update of the phase's network; returns (applied, {statistic: global mean}).
+        The ids of the trainable variables that got a gradient (the ones Adam updates) are
+        added to the set `updated` when one is given."""
         strategy = self.strategy
         network = self.network_of(phase)
         grads, bad, stats = strategy.run(grads_fn, args=(reals, labels, alpha, seed))
@@ -446,14 +452,55 @@ class TrainStep:
                 lambda: None)
         if self.networks.loss_scaling:
             self.loss_scale.update(network, ok)
+        if updated is not None:
+            updated |= _with_gradient(variables, grads)
         return ok, {name: strategy.reduce(_SUM, v, axis=None) for name, v in stats.items()}
 
-    def _update_Gs(self, beta):
+    def _probe_updated(self, phases, grads_fns, reals, labels, alpha, seeds):
+        """The ids of the trainable variables that get a gradient in any of `phases`, found by
+        tracing their gradient functions as `_update` calls them, without running them (the
+        traced function is never called; under XLA the step reuses its traces)."""
+        updated = set()
+
+        def probe(reals, labels, alpha, seeds):
+            for phase in phases:
+                grads, _, _ = self.strategy.run(grads_fns[phase],
+                                                args=(reals, labels, alpha, seeds[phase]))
+                variables = self.networks.network(self.network_of(phase)).trainable_variables
+                updated.update(_with_gradient(variables, grads))
+
+        if phases:
+            tf.function(probe).get_concrete_function(reals, labels, alpha, seeds)
+        return updated
+
+    def _differing_from_G(self, skip):
+        """The ids of the trainable G variables, other than those in `skip`, whose Gs copy is
+        not bit for bit G's now. Read eagerly (`tf.init_scope`) while the step is traced, i.e.
+        before the first step of its level: the ToRGB layers of the lower levels, trained
+        there and not used here, whose Gs copy still lags G's."""
+        with tf.init_scope():
+            return {id(src) for dst, src in self._average_pairs
+                    if src.trainable and id(src) not in skip
+                    and not np.array_equal(dst.numpy(), src.numpy())}
+
+    def _update_Gs(self, beta, averaged):
+        """Gs <- G + (Gs - G) * beta (official `Gs.setup_as_moving_average_of(G, beta)`) for the
+        trainable variables of G whose ids are in `averaged`; the non-trainables (dlatent_avg,
+        noise buffers) are copied (official `beta_nontrainable=0`).
+
+        `make_function` averages the variables that a G phase of the step updates (a gradient
+        that is not None) and those whose Gs copy differs from G when the level's step is
+        traced. Every other trainable variable keeps its value in G for the whole level, and
+        its Gs copy equals it bit for bit, so the full average would compute
+        `x + (x - x) * beta`, which is `x` exactly: skipping it changes no number and keeps
+        the work of a step proportional to its level (an 8x8 step averages the mapping and
+        the 4x4 and 8x8 blocks, not the 1024x1024 ones).
+        """
         for dst, src in self._average_pairs:
-            if src.trainable:
-                dst.assign(src.value + (dst.value - src.value) * beta)
-            else:
+            if not src.trainable:
                 dst.assign(src.value)
+            elif id(src) in averaged:
+                dst.assign(src.value + (dst.value - src.value) * beta)
 
     def make_function(self, resolution, global_batch, variant=()):
         """A newly traced step `fn(reals, labels, alpha, seed) -> {statistic: global mean}` at
@@ -482,12 +529,20 @@ class TrainStep:
             warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
             seeds = self.losses.phase_seeds(seed)
             stats, ok = {}, tf.constant(True)
-            for phase in phases:
+            updated = set()  # ids of the G variables the G phases traced so far update
+            for i, phase in enumerate(phases):
                 if phase == "Gs":
-                    self._update_Gs(beta)
+                    # Gs averages the G variables that some G phase of this step updates: those
+                    # of the phases before it (StyleGAN2: G, G_reg) are known from their
+                    # traces; those after it (StyleGAN: G) are traced ahead, not run.
+                    later = [p for p in phases[i + 1:] if self.network_of(p) == "G"]
+                    updated |= self._probe_updated(later, grads_fns, reals, labels, alpha,
+                                                   seeds)
+                    self._update_Gs(beta, updated | self._differing_from_G(updated))
                     continue
-                phase_ok, phase_stats = self._update(phase, grads_fns[phase], reals, labels,
-                                                     alpha, seeds[phase])
+                phase_ok, phase_stats = self._update(
+                    phase, grads_fns[phase], reals, labels, alpha, seeds[phase],
+                    updated=updated if self.network_of(phase) == "G" else None)
                 stats.update(phase_stats)
                 ok = tf.logical_and(ok, phase_ok)
             self.totals.add(stats, ok)
@@ -509,11 +564,16 @@ class TrainStep:
 
     def function(self, resolution, global_batch, variant=()):
         """The traced step of a level and variant (made on first use, then reused); the
-        variant of step i is `variant(i)`."""
+        variant of step i is `variant(i)`. Call `forget_functions` after replacing the
+        networks' weights (the Gs average of a step depends on them, see `_update_Gs`)."""
         key = (int(resolution), int(global_batch), tuple(variant))
         if key not in self._functions:
             self._functions[key] = self.make_function(*key)
         return self._functions[key]
+
+    def forget_functions(self):
+        """Drops the traced steps: the next call of each level traces it anew."""
+        self._functions.clear()
 
     def loss_values(self, resolution, global_batch, reals, labels, alpha, seed, variant=()):
         """{"Loss/D": ..., "Loss/G": ..., ...} as floats: the losses the step seeded `seed` would
@@ -554,6 +614,13 @@ class ScopedFunction:
     def get_concrete_function(self, *args):
         with self.scope():
             return self.fn.get_concrete_function(*args)
+
+
+def _with_gradient(variables, grads):
+    """The ids of `variables` whose gradient in `grads` (aligned with them) is not None: the
+    ones the optimizer updates (Keras' `apply` leaves the others alone). `grads` may hold
+    per-replica values (`strategy.run`); None stays None there."""
+    return {id(v) for v, g in zip(variables, grads, strict=True) if g is not None}
 
 
 def _all_finite(tensors):

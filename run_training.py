@@ -68,9 +68,9 @@ _EXAMPLES = __doc__.split("Examples:", 1)[1]
               help="Loss. [default: logistic (non-saturating + R1)]")
 @click.option("--mixed-precision", is_flag=True, default=None,
               help="GPU: mixed_float16 with loss scaling. CPU: bfloat16 convolutions through "
-                   "oneDNN (about 2x faster on CPUs with AVX512-BF16 or AMX; emulated, little "
-                   "gain or slower, on others; not with --xla). --set mixed_precision=bfloat16|"
-                   "float16 forces a Keras mixed policy.")
+                   "oneDNN (1.3-1.7x faster at official widths on CPUs with AVX512-BF16, more "
+                   "with AMX; emulated, little gain or slower, on others; not with --xla). "
+                   "--set mixed_precision=bfloat16|float16 forces a Keras mixed policy.")
 @click.option("--xla", is_flag=True, default=None, help="XLA-compile the training step.")
 @click.option("--seed", type=int, default=None, help="Run seed. [default: 1000]")
 @click.option("--metrics", default=None, metavar="LIST",

@@ -98,8 +98,8 @@ class TrainingConfig:
         mixed_precision: False, True, "onednn_bfloat16", "bfloat16" or "float16"
             (`training/precision.py`). True picks mixed_float16 with dynamic loss scaling on
             machines with GPUs and "onednn_bfloat16" without: float32 networks whose training
-            step TensorFlow rewrites to run convolutions in oneDNN's bfloat16
-            kernels. That is about 2x faster than float32 on CPUs with native bfloat16 (x86
+            step TensorFlow rewrites to run convolutions in oneDNN's bfloat16 kernels. That is
+            1.3-1.7x faster than float32 at official widths on CPUs with native bfloat16 (x86
             flags avx512_bf16 or amx_bf16, AMX gaining more); elsewhere bfloat16 is emulated and
             gains little or loses. It does not combine with `xla` (XLA-compiled functions are
             not rewritten). "bfloat16" and "float16" force Keras' mixed_bfloat16 /

@@ -374,7 +374,12 @@ def web(network_path, outdir, overwrite, title, class_names, serve, host, port):
         httpd = site_server.serve(outdir, host=host, port=port)
         click.echo(f"Serving {outdir} at {site_server.url(httpd)} (Ctrl+C to stop)")
         try:
-            threading.Event().wait()  # until Ctrl+C; the server runs in its own thread
+            # Until Ctrl+C; the server runs in its own thread. Wake up every half second: the
+            # kernel may deliver SIGINT to any thread (TensorFlow's included), and an untimed wait
+            # of the main thread is then never interrupted, so Python would not run its handler.
+            stop = threading.Event()
+            while not stop.wait(0.5):
+                pass
         except KeyboardInterrupt:
             pass
         finally:

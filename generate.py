@@ -356,6 +356,7 @@ def web(network_path, outdir, overwrite, title, class_names, serve, host, port):
     conditional networks, a grid of seeds, PNG download and the time per image. Seed S is the
     latent of `images --seeds S`; with stored noise the image is that of `--noise const`.
     """
+    import signal
     import threading
 
     from apps.web import server as site_server
@@ -374,9 +375,13 @@ def web(network_path, outdir, overwrite, title, class_names, serve, host, port):
         httpd = site_server.serve(outdir, host=host, port=port)
         click.echo(f"Serving {outdir} at {site_server.url(httpd)} (Ctrl+C to stop)")
         try:
-            # Until Ctrl+C; the server runs in its own thread. Wake up every half second: the
-            # kernel may deliver SIGINT to any thread (TensorFlow's included), and an untimed wait
-            # of the main thread is then never interrupted, so Python would not run its handler.
+            # Until Ctrl+C; the server runs in its own thread. A process started with SIGINT
+            # ignored or blocked (inherited from its parent, e.g. a background job) would never
+            # stop on Ctrl+C: take SIGINT back. Wake up every half second: the kernel may
+            # deliver SIGINT to any thread (TensorFlow's included), and an untimed wait of the
+            # main thread is then never interrupted, so Python would not run its handler.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             stop = threading.Event()
             while not stop.wait(0.5):
                 pass

@@ -376,10 +376,10 @@ def web(network_path, outdir, overwrite, title, class_names, serve, host, port):
         click.echo(f"Serving {outdir} at {site_server.url(httpd)} (Ctrl+C to stop)")
         try:
             # Until Ctrl+C; the server runs in its own thread. A process started with SIGINT
-            # ignored or blocked (inherited from its parent, e.g. a background job) would never
-            # stop on Ctrl+C: take SIGINT back. Wake up every half second: the kernel may
-            # deliver SIGINT to any thread (TensorFlow's included), and an untimed wait of the
-            # main thread is then never interrupted, so Python would not run its handler.
+            # ignored or blocked (inherited from its parent) would never stop on Ctrl+C: take
+            # SIGINT back. The half-second wait is defensive: a signal delivered to another
+            # thread does not interrupt an untimed wait of the main thread. (CI hung here twice;
+            # the timed wait alone did not fix it, taking SIGINT back did.)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             stop = threading.Event()

@@ -7,8 +7,9 @@ scaled by `resolution / 1024` and the coarse / middle / fine layer ranges (0-3 /
 random noise (figures 2 and 4) the noise is drawn statelessly from the seed, so every figure is
 reproducible bit for bit on one machine.
 
-StyleGAN2 networks (`config.family == "stylegan2"`, `figures_for`) get every figure, adapted:
-- 3 is StyleGAN2's own style-mixing figure, `stylegan2_style_mixing`: NVlabs/stylegan2
+StyleGAN2 networks get every figure, adapted:
+- 3 is StyleGAN2's own style-mixing figure (the family's `style_mixing_figure`, `figures_for`),
+  `stylegan2_style_mixing`: NVlabs/stylegan2
   `run_generator.py style-mixing-example` with the seeds of its README, which has no coarse /
   middle / fine split but one range of styles (`--col-styles`, default 0-6) for every row;
 - 5 takes the noise maps of the paper's resolutions (`figure5_noise_ranges`): StyleGAN2 has
@@ -27,6 +28,7 @@ from tqdm.auto import tqdm
 from apps.generation import generate_images, make_labels, synthesize, z_from_seed, z_from_seeds
 from apps.image_files import save_image, to_pil
 from tf_stylegan.errors import UserError
+from tf_stylegan.families import family_of
 from tf_stylegan.images import to_uint8
 
 # --- Official figure parameters (generate_figures.py) ---------------------------------------
@@ -211,9 +213,9 @@ def figure5_noise_ranges(Gs):
     """
     num_maps = Gs.config.num_layers
     split = layer_ranges(num_maps)[2].start
-    if Gs.config.family == "stylegan2":
+    sizes = Gs.synthesis.noise_shapes()  # in layer order, growing
+    if len(sizes) != num_maps:  # not a noise map per style layer: one per convolution
         first_fine_size = 2 ** (split // 2 + 2)  # StyleGAN's layer i works at 2**(i // 2 + 2)
-        sizes = Gs.synthesis.noise_shapes()  # in layer order, growing
         num_maps = len(sizes)
         split = sum(size < first_fine_size for size in sizes)
     return [range(0, num_maps), range(0, 0), range(split, num_maps), range(0, split)]
@@ -283,13 +285,16 @@ FIGURES = {
     5: ("figure05-noise-components.png", figure5_noise_components),
     8: ("figure08-truncation-trick.png", figure8_truncation),
 }
-# StyleGAN2 networks: StyleGAN2's own style-mixing figure; the others adapt (module docstring).
-STYLEGAN2_FIGURES = {**FIGURES, 3: ("figure03-style-mixing.png", stylegan2_style_mixing)}
+# Figure 3 by the family's `style_mixing_figure`: the StyleGAN paper's coarse / middle / fine
+# rows, or NVlabs/stylegan2's grid of column styles.
+STYLE_MIXING_FIGURES = {"layer-ranges": figure3_style_mixing,
+                        "column-styles": stylegan2_style_mixing}
 
 
 def figures_for(config):
     """{number: (file name, function)} of the figures drawn for a network of this config."""
-    return STYLEGAN2_FIGURES if config.family == "stylegan2" else FIGURES
+    style_mixing = STYLE_MIXING_FIGURES[family_of(config).style_mixing_figure]
+    return {**FIGURES, 3: (FIGURES[3][0], style_mixing)}
 
 
 def make_figures(Gs, outdir, figures=(2, 3, 4, 5, 8), labels=None, progress=True):

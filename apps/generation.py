@@ -11,6 +11,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from tf_stylegan.errors import UserError
+from tf_stylegan.families import family_of
 from tf_stylegan.images import to_uint8
 
 
@@ -32,13 +33,13 @@ def seed_inputs(Gs, seed, noise="random"):
     scripts. For a StyleGAN2 network, random noise continues that RandomState: the noise maps
     noise0, noise1, ... are drawn in layer order as `randn(1, 1, H, W)` each, as NVlabs/stylegan2
     `run_generator.py` (`generate_images`) sets the noise variables before rendering, so a seed
-    gives the official image. For StyleGAN every other `noise` is returned unchanged: its
-    official scripts draw random noise unseeded, and `generate_images` draws it statelessly
-    from the seed instead.
+    gives the official image (the family's `seeded_noise`). For StyleGAN every other `noise` is
+    returned unchanged: its official scripts draw random noise unseeded, and `generate_images`
+    draws it statelessly from the seed instead.
     """
     rnd = np.random.RandomState(seed)
     z = rnd.randn(1, Gs.config.latent_size)
-    if noise == "random" and Gs.config.family == "stylegan2":
+    if noise == "random" and family_of(Gs).seeded_noise:
         # [1, 1, H, W] (official NCHW) and [1, H, W, 1] hold the same draws in the same order.
         noise = [tf.constant(rnd.randn(1, size, size, 1), tf.float32)
                  for size in Gs.synthesis.noise_shapes()]

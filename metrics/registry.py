@@ -4,10 +4,11 @@ Names are those of the official `metrics/metric_base.py`: ``fid50k``, ``ppl_zful
 ``ppl_zend``, ``ppl_wend``, ``ls``; ``ppl2_wend`` of NVlabs/stylegan2 `metrics/metric_defaults.py`
 (``ppl_wend`` without the face crop: the path length the StyleGAN2 paper reports); plus ``kid50k``
 (unbiased KID on the same features as fid50k) and ``fid_digits`` (the digit demos' quality
-figure, `metrics.fid_digits`). Every metric runs on StyleGAN and StyleGAN2 generators; the PPL
-sample counts and minibatches are those of the generator's family (StyleGAN2's metric_defaults:
-50,000 samples, 4 per minibatch). Each metric is a function ``fn(Gs, opts) -> dict of results``
-registered with `@register_metric`; `evaluate` runs one, times it and appends one JSON line to
+figure, `metrics.fid_digits`). Every metric runs on StyleGAN and StyleGAN2 generators; a family
+may replace a metric's official sample count and minibatch (`NetworkFamily.metric_defaults`:
+StyleGAN2's metric_defaults.py takes the PPL metrics over 50,000 samples, 4 per minibatch).
+Each metric is a function ``fn(Gs, opts) -> dict of results`` registered with
+`@register_metric`; `evaluate` runs one, times it and appends one JSON line to
 ``<run_dir>/metric-<name>.jsonl``.
 
 Example:
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from tf_stylegan.errors import UserError
+from tf_stylegan.families import family_of
 from tf_stylegan.files import append_jsonl
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "get_metric",
     "list_metrics",
     "register_metric",
+    "sample_plan",
 ]
 
 _METRICS: dict[str, Callable] = {}
@@ -56,11 +59,6 @@ DEFAULT_BATCH_SIZES = {
     "ppl2_wend": 4, "ls": 4,
     "fid_digits": 50,
 }
-# What NVlabs/stylegan2 metric_defaults.py changes for StyleGAN2 generators: the PPL metrics
-# take 50,000 samples in minibatches of 4 (one noise draw per minibatch).
-_STYLEGAN2_PPL = ("ppl_zfull", "ppl_wfull", "ppl_zend", "ppl_wend")
-STYLEGAN2_NUM_SAMPLES = {name: 50000 for name in _STYLEGAN2_PPL}
-STYLEGAN2_BATCH_SIZES = {name: 4 for name in _STYLEGAN2_PPL}
 
 
 @dataclasses.dataclass
@@ -133,28 +131,19 @@ def get_metric(name: str) -> Callable:
     return _METRICS[name]
 
 
-def _is_stylegan2(Gs) -> bool:
-    return getattr(getattr(Gs, "config", None), "family", None) == "stylegan2"
-
-
-def _num(name: str, opts: MetricOptions, Gs=None) -> int:
-    default = DEFAULT_NUM_SAMPLES[name]
-    if _is_stylegan2(Gs):
-        default = STYLEGAN2_NUM_SAMPLES.get(name, default)
-    n = default if opts.num_samples is None else int(opts.num_samples)
+def sample_plan(name: str, Gs, opts: MetricOptions | None = None) -> tuple[int, int]:
+    """(samples, minibatch) metric `name` uses on `Gs`: the options' overrides, else the
+    generator's family's defaults (`NetworkFamily.metric_defaults`), else the official ones."""
+    opts = MetricOptions() if opts is None else opts
+    default = (DEFAULT_NUM_SAMPLES[name], DEFAULT_BATCH_SIZES[name])
+    num, batch = family_of(Gs).metric_defaults.get(name, default)
+    n = num if opts.num_samples is None else int(opts.num_samples)
     if n < 2:
         raise UserError(f"{name} needs at least 2 samples. Received: num_samples={n}")
-    return n
-
-
-def _batch(name: str, opts: MetricOptions, Gs=None) -> int:
-    default = DEFAULT_BATCH_SIZES[name]
-    if _is_stylegan2(Gs):
-        default = STYLEGAN2_BATCH_SIZES.get(name, default)
-    b = default if opts.batch_size is None else int(opts.batch_size)
+    b = batch if opts.batch_size is None else int(opts.batch_size)
     if b < 1:
         raise UserError(f"`batch_size` must be >= 1. Received: batch_size={b}")
-    return b
+    return n, b
 
 
 def _labels(Gs, opts: MetricOptions):
@@ -189,8 +178,9 @@ def fid50k(Gs, opts: MetricOptions) -> dict:
     from metrics.fid import compute_fid
     from metrics.inception import load_inception
 
-    result = compute_fid(Gs, load_inception(opts.inception), num_images=_num("fid50k", opts),
-                         batch_size=_batch("fid50k", opts), labels=_labels(Gs, opts),
+    num, batch = sample_plan("fid50k", Gs, opts)
+    result = compute_fid(Gs, load_inception(opts.inception), num_images=num,
+                         batch_size=batch, labels=_labels(Gs, opts),
                          seed=opts.seed, progress=opts.progress, **_real_kwargs(Gs, opts))
     return dict(fid50k=result["fid"], num_reals=result["num_reals"],
                 num_fakes=result["num_fakes"])
@@ -201,8 +191,9 @@ def kid50k(Gs, opts: MetricOptions) -> dict:
     from metrics.fid import compute_kid
     from metrics.inception import load_inception
 
-    result = compute_kid(Gs, load_inception(opts.inception), num_images=_num("kid50k", opts),
-                         batch_size=_batch("kid50k", opts), labels=_labels(Gs, opts),
+    num, batch = sample_plan("kid50k", Gs, opts)
+    result = compute_kid(Gs, load_inception(opts.inception), num_images=num,
+                         batch_size=batch, labels=_labels(Gs, opts),
                          seed=opts.seed, progress=opts.progress, **_real_kwargs(Gs, opts))
     return dict(kid50k=result["kid"], num_reals=result["num_reals"],
                 num_fakes=result["num_fakes"])
@@ -218,10 +209,11 @@ def _ppl(name: str, space: str, sampling: str, Gs, opts: MetricOptions, crop=Non
 
         lpips = load_lpips(opts.lpips)
         distance_fn = lambda img0, img1: lpips((img0, img1))
-    value = compute_ppl(Gs, distance_fn, num_samples=_num(name, opts, Gs), space=space,
+    num, batch = sample_plan(name, Gs, opts)
+    value = compute_ppl(Gs, distance_fn, num_samples=num, space=space,
                         sampling=sampling, epsilon=1e-4,
                         crop=opts.crop if crop is None else crop,
-                        batch_size=_batch(name, opts, Gs), labels=_labels(Gs, opts),
+                        batch_size=batch, labels=_labels(Gs, opts),
                         seed=opts.seed, progress=opts.progress)
     return {name: value}
 
@@ -258,9 +250,9 @@ def ppl2_wend(Gs, opts: MetricOptions) -> dict:
 def ls(Gs, opts: MetricOptions) -> dict:
     from metrics.linear_separability import compute_ls, load_classifiers
 
-    n = _num("ls", opts)
+    n, batch = sample_plan("ls", Gs, opts)
     result = compute_ls(Gs, load_classifiers(opts.classifiers), num_samples=n,
-                        num_keep=n // 2, batch_size=_batch("ls", opts), labels=_labels(Gs, opts),
+                        num_keep=n // 2, batch_size=batch, labels=_labels(Gs, opts),
                         seed=opts.seed, progress=opts.progress)
     return dict(ls_z=result["ls_z"], ls_w=result["ls_w"], attributes=result["attributes"],
                 entropy_z=result["entropy_z"], entropy_w=result["entropy_w"])
@@ -275,10 +267,10 @@ def fid_digits(Gs, opts: MetricOptions) -> dict:
         raise UserError("fid_digits needs the real digits: set `dataset_dir` (run_metrics.py "
                         "--dataset NAME, e.g. demo).")
     check_digit_generator(Gs)  # before training a classifier for nothing
+    num, batch = sample_plan("fid_digits", Gs, opts)
     classifier = load_digit_classifier(cache_dir=opts.cache_dir)
     return compute_fid_digits(Gs, classifier, dataset_dir=opts.dataset_dir,
-                              num_images=_num("fid_digits", opts),
-                              batch_size=_batch("fid_digits", opts), seed=opts.seed,
+                              num_images=num, batch_size=batch, seed=opts.seed,
                               progress=opts.progress)
 
 
@@ -310,7 +302,7 @@ def evaluate(name: str, Gs, opts: MetricOptions | None = None) -> dict:
     record = {
         "metric": name,
         "results": results,
-        "num_samples": _num(name, opts, Gs),
+        "num_samples": sample_plan(name, Gs, opts)[0],
         "seconds": round(time.time() - start, 3),
         "snapshot": opts.snapshot,
         "kimg": opts.kimg,

@@ -178,9 +178,11 @@ def test_stylegan2_config_errors():
         load_config("stylegan2", ["family=stylegan3"])
     with pytest.raises(UserError, match="Unknown StyleGAN2Config keys.*use_noise"):
         load_config("stylegan2", ["network.use_noise=false"])
-    with pytest.raises(UserError, match="minibatch_gpu.*StyleGAN2 option"):
+    with pytest.raises(UserError,
+                       match="minibatch_gpu.*not an option of the 'stylegan' family"):
         load_config("ffhq", ["minibatch_gpu=4"])
-    with pytest.raises(UserError, match="logistic losses and lazy R1 only"):
+    with pytest.raises(UserError, match=r"'stylegan2' family trains with the losses "
+                                        r"\['logistic'\] only"):
         load_config("stylegan2", loss="wgangp")
     with pytest.raises(UserError, match="multiple of `pl_batch_shrink`"):
         load_config("stylegan2", ["minibatch_gpu=3"])

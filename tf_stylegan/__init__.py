@@ -8,8 +8,8 @@ TensorFlow 2 and Keras 3.
     images = G2(z)                               # psi 0.5 on all layers by default
 """
 
-from tf_stylegan import layers, legacy, networks
-from tf_stylegan.config import NetworkConfig, StyleGAN2Config
+from tf_stylegan import families, layers, legacy, networks
+from tf_stylegan.config import BaseNetworkConfig, NetworkConfig, StyleGAN2Config
 from tf_stylegan.export import export_saved_model
 from tf_stylegan.networks import (
     Discriminator,
@@ -25,7 +25,8 @@ from tf_stylegan.snapshot import load_network, load_snapshot, save_snapshot
 
 __version__ = "0.1.0"
 
-__all__ = ["Discriminator", "Generator", "Mapping", "NetworkConfig", "StyleGAN2Config",
+__all__ = ["BaseNetworkConfig", "Discriminator", "Generator", "Mapping", "NetworkConfig",
+           "StyleGAN2Config",
            "StyleGAN2Discriminator", "StyleGAN2Generator", "StyleGAN2Mapping",
-           "StyleGAN2Synthesis", "Synthesis", "export_saved_model", "layers", "legacy",
+           "StyleGAN2Synthesis", "Synthesis", "export_saved_model", "families", "layers", "legacy",
            "load_network", "load_snapshot", "networks", "save_snapshot"]

@@ -7,7 +7,8 @@
   `G_synthesis_stylegan2` and `D_stylegan2` (NVlabs/stylegan2 `training/networks_stylegan2.py`),
   i.e. config F of arXiv 1912.04958, Table 1.
 
-Which family a network belongs to is the type of its config (`config.family`).
+Both extend `BaseNetworkConfig`, the fields every family shares. Which family a network belongs
+to is its config's `family`, the name of its entry in `tf_stylegan.families`.
 """
 
 from __future__ import annotations
@@ -19,64 +20,12 @@ from typing import Any, ClassVar
 from tf_stylegan.errors import UserError
 
 
-class _ConfigMethods:
-    """What both families' configs share: derived sizes and the dict round trip."""
-
-    family: ClassVar[str]
-
-    @property
-    def resolution_log2(self) -> int:
-        return int(math.log2(self.resolution))
-
-    @property
-    def num_layers(self) -> int:
-        """Number of style inputs (dlatent rows) of the synthesis network: 18 at 1024."""
-        return 2 * self.resolution_log2 - 2
-
-    def to_dict(self) -> dict:
-        """Plain JSON/YAML data: tuples become lists."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - fields)
-        if unknown:
-            raise UserError(f"Unknown {cls.__name__} keys: {unknown}")
-        return cls(**d)
-
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
-
-
-def _check_common(cfg) -> None:
-    """Validation shared by both families (resolution and the integer sizes)."""
-    res = cfg.resolution
-    if not isinstance(res, int) or res < 4 or res & (res - 1):
-        raise UserError(f"`resolution` must be a power of two >= 4. Received: resolution={res!r}")
-    for name in ("num_channels", "latent_size", "dlatent_size", "mapping_fmaps", "fmap_base",
-                 "fmap_max"):
-        value = getattr(cfg, name)
-        if not isinstance(value, int) or value < 1:
-            raise UserError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-    for name in ("label_size", "mapping_layers", "mbstd_group_size"):
-        value = getattr(cfg, name)
-        if not isinstance(value, int) or value < 0:
-            raise UserError(f"`{name}` must be a non-negative int. Received: {name}={value!r}")
-    if cfg.mapping_layers == 0:
-        mapped = cfg.latent_size * (2 if cfg.label_size else 1)
-        if mapped != cfg.dlatent_size:
-            raise UserError(
-                "With mapping_layers=0, w is the normalized z (with the label embedding "
-                f"concatenated), so dlatent_size must be {mapped}. "
-                f"Received: dlatent_size={cfg.dlatent_size}"
-            )
-
-
 @dataclasses.dataclass(frozen=True)
-class NetworkConfig(_ConfigMethods):
-    """Architecture of the StyleGAN generator and discriminator (family "stylegan").
+class BaseNetworkConfig:
+    """What every network family's config holds: the data shape, the mapping network, the
+    feature-map widths, the generator wrapper (truncation, style mixing, the w average) and the
+    discriminator's minibatch-stddev head. Each family subclasses it, adds its own fields and
+    sets the defaults of its official code (`family` names it in `tf_stylegan.families`).
 
     Args:
         resolution: int. Output resolution, a power of two >= 4.
@@ -84,27 +33,17 @@ class NetworkConfig(_ConfigMethods):
         label_size: int. Dimensionality of the (one-hot) conditioning labels, 0 for none.
         latent_size: int. Dimensionality of z.
         dlatent_size: int. Dimensionality of w.
-        mapping_layers: int. Dense layers in the mapping network (0 = config B/C "no mapping").
+        mapping_layers: int. Dense layers in the mapping network (0: w is the normalized z).
         mapping_fmaps: int. Width of the hidden mapping layers.
         mapping_lrmul: float. Learning-rate multiplier of the mapping network.
         normalize_latents: bool. Pixel-normalize z (after the label embedding) before mapping.
-        fmap_base: int. Feature maps are `min(fmap_base / 2**(stage * fmap_decay), fmap_max)`.
-        fmap_decay: float.
-        fmap_max: int.
-        use_styles: bool. AdaIN style modulation (False = traditional generator, config B).
-        const_input_layer: bool. Learned constant 4x4 input (False = dense from w, configs B/C).
-        use_noise: bool. Per-pixel noise inputs (configs E/F).
-        use_pixel_norm: bool. Pixel norm in the synthesis epilogue (config B).
-        use_instance_norm: bool. Instance norm in the synthesis epilogue.
-        use_wscale: bool. Equalized learning rate.
-        fused_scale: "auto" | True | False. Fused up/down-sampling convolutions; "auto" uses
-            them where the larger side of the op is >= 128 px, as the official code does.
-        blur_filter: tuple of ints, or () for no blur. Low-pass filter of the resampling ops.
+        fmap_base, fmap_decay, fmap_max: the feature maps of a stage,
+            `min(fmap_base / 2**(stage * fmap_decay), fmap_max)` (see the family's `nf`).
         truncation_psi: float. Default truncation at inference (None or 1.0 = off).
-        truncation_cutoff: int. Truncate layers with index < cutoff.
+        truncation_cutoff: int or None. Truncate layers with index < cutoff (None: all layers).
         dlatent_avg_beta: float. Decay of the moving average of w used for truncation.
         style_mixing_prob: float. Probability of mixing two latents in a training minibatch.
-        mbstd_group_size: int. Minibatch-stddev group size (0 = no minibatch stddev layer).
+        mbstd_group_size: int. Minibatch-stddev group size (0 or 1 = no minibatch stddev layer).
         mbstd_num_features: int. Features produced by the minibatch stddev layer.
     """
 
@@ -122,6 +61,92 @@ class NetworkConfig(_ConfigMethods):
     fmap_base: int = 8192
     fmap_decay: float = 1.0
     fmap_max: int = 512
+    # Generator wrapper (G_style / G_main).
+    truncation_psi: float | None = 0.7
+    truncation_cutoff: int | None = 8
+    dlatent_avg_beta: float | None = 0.995
+    style_mixing_prob: float | None = 0.9
+    # Discriminator head.
+    mbstd_group_size: int = 4
+    mbstd_num_features: int = 1
+
+    family: ClassVar[str]
+
+    def __post_init__(self):
+        res = self.resolution
+        if not isinstance(res, int) or res < 4 or res & (res - 1):
+            raise UserError(
+                f"`resolution` must be a power of two >= 4. Received: resolution={res!r}")
+        for name in ("num_channels", "latent_size", "dlatent_size", "mapping_fmaps",
+                     "fmap_base", "fmap_max"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+        for name in ("label_size", "mapping_layers", "mbstd_group_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise UserError(
+                    f"`{name}` must be a non-negative int. Received: {name}={value!r}")
+        if self.mapping_layers == 0:
+            mapped = self.latent_size * (2 if self.label_size else 1)
+            if mapped != self.dlatent_size:
+                raise UserError(
+                    "With mapping_layers=0, w is the normalized z (with the label embedding "
+                    f"concatenated), so dlatent_size must be {mapped}. "
+                    f"Received: dlatent_size={self.dlatent_size}"
+                )
+
+    # --- Derived quantities -------------------------------------------------------------
+    @property
+    def resolution_log2(self) -> int:
+        return int(math.log2(self.resolution))
+
+    @property
+    def num_layers(self) -> int:
+        """Number of style inputs (dlatent rows) of the synthesis network: 18 at 1024."""
+        return 2 * self.resolution_log2 - 2
+
+    def nf(self, stage: int) -> int:
+        """Feature maps at `stage` (the official `nf`): the block at 2**res uses nf(res - 1)."""
+        return min(int(self.fmap_base / (2.0 ** (stage * self.fmap_decay))), self.fmap_max)
+
+    # --- Plain data ---------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Plain JSON/YAML data: tuples become lists."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - fields)
+        if unknown:
+            raise UserError(f"Unknown {cls.__name__} keys: {unknown}")
+        return cls(**d)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig(BaseNetworkConfig):
+    """Architecture of the StyleGAN generator and discriminator (family "stylegan").
+
+    The fields of `BaseNetworkConfig` with StyleGAN's defaults (fmap_base 8192, psi 0.7 on the 8
+    coarsest layers), plus the synthesis switches of the paper's Table 1 configurations.
+
+    Args:
+        use_styles: bool. AdaIN style modulation (False = traditional generator, config B).
+        const_input_layer: bool. Learned constant 4x4 input (False = dense from w, configs B/C).
+        use_noise: bool. Per-pixel noise inputs (configs E/F).
+        use_pixel_norm: bool. Pixel norm in the synthesis epilogue (config B).
+        use_instance_norm: bool. Instance norm in the synthesis epilogue.
+        use_wscale: bool. Equalized learning rate.
+        fused_scale: "auto" | True | False. Fused up/down-sampling convolutions; "auto" uses
+            them where the larger side of the op is >= 128 px, as the official code does.
+        blur_filter: tuple of ints, or () for no blur. Low-pass filter of the resampling ops.
+    """
+
     # Synthesis network (G_synthesis) and the Table 1 ablation switches.
     use_styles: bool = True
     const_input_layer: bool = True
@@ -131,19 +156,11 @@ class NetworkConfig(_ConfigMethods):
     use_wscale: bool = True
     fused_scale: Any = "auto"
     blur_filter: tuple = (1, 2, 1)
-    # Generator wrapper (G_style).
-    truncation_psi: float | None = 0.7
-    truncation_cutoff: int | None = 8
-    dlatent_avg_beta: float | None = 0.995
-    style_mixing_prob: float | None = 0.9
-    # Discriminator (D_basic).
-    mbstd_group_size: int = 4
-    mbstd_num_features: int = 1
 
     family: ClassVar[str] = "stylegan"
 
     def __post_init__(self):
-        _check_common(self)
+        super().__post_init__()
         if self.fused_scale not in ("auto", True, False):
             raise UserError(
                 "`fused_scale` must be 'auto', True or False. "
@@ -151,11 +168,6 @@ class NetworkConfig(_ConfigMethods):
             )
         # Normalise list-valued fields read from YAML/JSON.
         object.__setattr__(self, "blur_filter", tuple(int(v) for v in self.blur_filter))
-
-    # --- Derived quantities -------------------------------------------------------------
-    def nf(self, stage: int) -> int:
-        """Feature maps at `stage` (the official `nf`): the block at 2**res uses nf(res - 1)."""
-        return min(int(self.fmap_base / (2.0 ** (stage * self.fmap_decay))), self.fmap_max)
 
     def num_layers_at(self, resolution: int) -> int:
         """Style inputs used when the networks run at an intermediate `resolution`."""
@@ -172,74 +184,42 @@ ARCHITECTURES = ("orig", "skip", "resnet")
 
 
 @dataclasses.dataclass(frozen=True)
-class StyleGAN2Config(_ConfigMethods):
+class StyleGAN2Config(BaseNetworkConfig):
     """Architecture of the StyleGAN2 generator and discriminator (family "stylegan2").
 
     Every default is the official config F value (NVlabs/stylegan2
     `training/networks_stylegan2.py`, the defaults of `G_main`, `G_mapping`,
-    `G_synthesis_stylegan2`, `D_stylegan2`). Config E is the same with `fmap_base=8192`
-    (`run_training.py` sets it for configs A-E); the paper's Table 2 grid varies
+    `G_synthesis_stylegan2`, `D_stylegan2`): the fields of `BaseNetworkConfig` with fmap_base
+    16384 and psi 0.5 on all layers, plus the fields below. Config E is the same with
+    `fmap_base=8192` (`run_training.py` sets it for configs A-E); the paper's Table 2 grid varies
     `g_architecture` and `d_architecture`. There is no progressive growing.
 
     Args:
-        resolution: int. Output resolution, a power of two >= 4.
-        num_channels: int. Image channels.
-        label_size: int. Dimensionality of the (one-hot) conditioning labels, 0 for none.
-        latent_size: int. Dimensionality of z.
-        dlatent_size: int. Dimensionality of w.
-        mapping_layers: int. Dense layers in the mapping network.
-        mapping_fmaps: int. Width of the hidden mapping layers.
-        mapping_lrmul: float. Learning-rate multiplier of the mapping network.
-        normalize_latents: bool. Pixel-normalize z (after the label embedding) before mapping.
-        fmap_base, fmap_decay, fmap_min, fmap_max: the block at 2**r has
+        fmap_min: int. The block at 2**r has
             `clip(int(fmap_base / 2**((r - 1) * fmap_decay)), fmap_min, fmap_max)` feature maps.
-            16384 (config F) doubles the maps from 64 px up compared with 8192 (config E, v1).
+            fmap_base 16384 (config F) doubles the maps from 64 px up compared with 8192
+            (config E, v1).
         g_architecture: "skip" (config F: a ToRGB per resolution, images summed with FIR
             upsampling), "orig" (one ToRGB at the top) or "resnet" (residual blocks, one ToRGB).
         d_architecture: "resnet" (config F: residual blocks scaled by 1/sqrt(2)), "orig" or
             "skip" (a FromRGB per resolution on the FIR-downsampled image).
         resample_kernel: tuple of ints. 1-D taps of the FIR filter of every up/downsampling;
             the 2-D filter is their outer product normalised to sum 1.
-        truncation_psi: float. Default truncation at inference (None or 1.0 = off).
-        truncation_cutoff: int or None. Truncate layers with index < cutoff (None: all layers).
-        dlatent_avg_beta: float. Decay of the moving average of w used for truncation.
-        style_mixing_prob: float. Probability of mixing two latents in a training minibatch.
-        mbstd_group_size: int. Minibatch-stddev group size (0 or 1 = no minibatch stddev layer).
-        mbstd_num_features: int. Features produced by the minibatch stddev layer.
     """
 
-    resolution: int = 1024
-    num_channels: int = 3
-    label_size: int = 0
-    # Mapping network (G_mapping, unchanged from StyleGAN apart from the activation gain).
-    latent_size: int = 512
-    dlatent_size: int = 512
-    mapping_layers: int = 8
-    mapping_fmaps: int = 512
-    mapping_lrmul: float = 0.01
-    normalize_latents: bool = True
-    # Feature-map widths (shared by synthesis and discriminator).
     fmap_base: int = 16384
-    fmap_decay: float = 1.0
+    truncation_psi: float | None = 0.5
+    truncation_cutoff: int | None = None
     fmap_min: int = 1
-    fmap_max: int = 512
     # Architectures (official `architecture` argument of G_synthesis_stylegan2 / D_stylegan2).
     g_architecture: str = "skip"
     d_architecture: str = "resnet"
     resample_kernel: tuple = (1, 3, 3, 1)
-    # Generator wrapper (G_main).
-    truncation_psi: float | None = 0.5
-    truncation_cutoff: int | None = None
-    dlatent_avg_beta: float | None = 0.995
-    style_mixing_prob: float | None = 0.9
-    # Discriminator head (D_stylegan2).
-    mbstd_group_size: int = 4
-    mbstd_num_features: int = 1
 
     family: ClassVar[str] = "stylegan2"
 
     def __post_init__(self):
-        _check_common(self)
+        super().__post_init__()
         if not isinstance(self.fmap_min, int) or self.fmap_min < 1:
             raise UserError(
                 f"`fmap_min` must be a positive int. Received: fmap_min={self.fmap_min!r}"
@@ -263,7 +243,3 @@ class StyleGAN2Config(_ConfigMethods):
         """Feature maps at `stage` (the official `nf`): the block at 2**res uses nf(res - 1)."""
         fmaps = int(self.fmap_base / (2.0 ** (stage * self.fmap_decay)))
         return min(max(fmaps, self.fmap_min), self.fmap_max)
-
-
-# The config class of each network family ("family" in snapshots and configs).
-FAMILIES = {cls.family: cls for cls in (NetworkConfig, StyleGAN2Config)}

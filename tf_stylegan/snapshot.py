@@ -3,8 +3,8 @@
 A snapshot is a zip archive holding `G.keras`, `D.keras`, `Gs.keras` (Keras' own format: JSON
 config + HDF5 weights, loaded with `safe_mode=True`) and `snapshot.json` (format version, the
 network family, Gs's config, and free-form metadata such as the training kimg). The family is
-"stylegan" (`NetworkConfig`) or "stylegan2" (`StyleGAN2Config`); snapshots written before
-StyleGAN2 existed have no "family" and are StyleGAN. It is written to a temporary name and
+the name of a `tf_stylegan.families` entry; snapshots written before StyleGAN2 existed have no
+"family" and are StyleGAN. It is written to a temporary name and
 renamed (`tf_stylegan.files.atomic_path`), so a crash never leaves a half-written snapshot
 behind. `load_network` reads either a snapshot or an official NVIDIA pickle.
 """
@@ -16,8 +16,8 @@ import zipfile
 
 import keras
 
-from tf_stylegan.config import FAMILIES
 from tf_stylegan.errors import UserError
+from tf_stylegan.families import list_families
 from tf_stylegan.files import atomic_path
 from tf_stylegan.legacy import load_official_pickle
 
@@ -68,10 +68,10 @@ def read_snapshot_info(path):
     except OSError as e:
         raise UserError(f"{path}: cannot read the snapshot ({e.strerror or e}).") from None
     family = info.setdefault("family", _DEFAULT_FAMILY)
-    if family not in FAMILIES:
+    if family not in list_families():
         raise UserError(
             f"{path}: unknown network family {family!r} in snapshot.json "
-            f"(known: {sorted(FAMILIES)})."
+            f"(known: {list_families()})."
         )
     return info
 
@@ -79,8 +79,8 @@ def read_snapshot_info(path):
 def load_snapshot(path, with_info=False):
     """Loads a snapshot written by `save_snapshot` (or by training).
 
-    The networks come back as the classes they were saved as (`Generator` / `Discriminator`, or
-    `StyleGAN2Generator` / `StyleGAN2Discriminator`), checked against the snapshot's family.
+    The networks come back as the classes they were saved as (the family's generator and
+    discriminator), checked against the snapshot's family.
 
     Returns:
         (G, D, Gs), plus the info dict when `with_info` is set.

@@ -5,7 +5,8 @@ Defaults are the official StyleGAN values (NVlabs/stylegan `train.py` and
 Gs half-life 10 kimg, minibatch_repeats 4, optimizer reset at every LOD boundary, 25000 kimg,
 image grid every tick, network snapshot every 10 ticks.
 
-`family: stylegan2` trains the StyleGAN2 networks as NVlabs/stylegan2 `run_training.py` and
+`family` names the network family (`tf_stylegan.families`), which sets what the family's
+official code does: `stylegan2` trains as NVlabs/stylegan2 `run_training.py` and
 `training/training_loop.py` do: no growing (`schedule.STYLEGAN2`), lazy R1 every
 `D_reg_interval` (16) minibatches and path-length regularization every `G_reg_interval` (4),
 each optimizer's learning rate and betas rescaled by `interval / (interval + 1)`
@@ -32,8 +33,9 @@ from typing import Any
 
 import yaml
 
-from tf_stylegan.config import FAMILIES, NetworkConfig, StyleGAN2Config
+from tf_stylegan.config import BaseNetworkConfig
 from tf_stylegan.errors import UserError
+from tf_stylegan.families import get_family, list_families
 
 from .precision import PRECISIONS
 from .schedule import PRESETS, STYLEGAN2, ScheduleConfig
@@ -55,8 +57,9 @@ class TrainingConfig:
     """A training run (official defaults).
 
     Args:
-        family: "stylegan" (the StyleGAN networks and loop, NVlabs/stylegan) or "stylegan2"
-            (the StyleGAN2 networks and loop, NVlabs/stylegan2). Each preset names its family.
+        family: str. The network family (`tf_stylegan.families`): "stylegan" (the StyleGAN
+            networks and loop, NVlabs/stylegan) or "stylegan2" (the StyleGAN2 networks and loop,
+            NVlabs/stylegan2). Each preset names its family.
         dataset: str. Dataset name: the directory `<data_dir>/<dataset>` of TFRecords.
         data_dir: str. Parent directory of the datasets.
         resolution: int or None. Train at this resolution using the levels <= it of the dataset
@@ -159,8 +162,8 @@ class TrainingConfig:
 
     def __post_init__(self):
         self.total_kimg = float(self.total_kimg)
-        if self.family not in FAMILIES:
-            raise UserError(f"`family` must be one of {sorted(FAMILIES)}. "
+        if self.family not in list_families():
+            raise UserError(f"`family` must be one of {list_families()}. "
                             f"Received: family={self.family!r}")
         if not isinstance(self.cond, bool):
             raise UserError(f"`cond` must be true or false. Received: cond={self.cond!r}")
@@ -181,7 +184,7 @@ class TrainingConfig:
         if bad:
             raise UserError(f"`network` must not set {bad}: they come from the dataset (use the "
                              f"top-level `resolution` key). Received: network={self.network}")
-        net_class = FAMILIES[self.family]
+        net_class = self.network_family.config_class
         unknown = sorted(set(self.network) - {f.name for f in dataclasses.fields(net_class)})
         if unknown:
             raise UserError(f"Unknown {net_class.__name__} keys in `network` (family "
@@ -192,7 +195,7 @@ class TrainingConfig:
         if self.schedule_preset != "auto" and self.schedule_preset not in _SCHEDULES:
             raise UserError(f"`schedule_preset` must be 'auto' or one of {sorted(_SCHEDULES)}. "
                              f"Received: schedule_preset={self.schedule_preset!r}")
-        self._check_stylegan2()
+        self._check_family_options()
         if self.grid_size is not None:
             gs = list(self.grid_size)
             if len(gs) != 2 or not all(isinstance(v, int) and v >= 1 for v in gs):
@@ -211,20 +214,22 @@ class TrainingConfig:
         if self.gpus is not None and (not isinstance(self.gpus, int) or self.gpus < 1):
             raise UserError(f"`gpus` must be an int >= 1 or None. Received: gpus={self.gpus!r}")
 
-    def _check_stylegan2(self):
-        if self.family != "stylegan2":
-            if self.minibatch_gpu is not None:
-                raise UserError("`minibatch_gpu` (gradient accumulation) is a StyleGAN2 option; "
-                                f"this config's family is {self.family!r}. "
-                                f"Received: minibatch_gpu={self.minibatch_gpu!r}")
-            return
-        if self.loss != "logistic":
-            raise UserError("StyleGAN2 trains with the logistic losses and lazy R1 only. "
-                            f"Received: loss={self.loss!r}")
+    def _check_family_options(self):
+        """The options whose validity depends on what the family's training supports."""
+        family = self.network_family
         mb = self.minibatch_gpu
+        if mb is not None and not family.gradient_accumulation:
+            raise UserError("`minibatch_gpu` (gradient accumulation) is not an option of the "
+                            f"{self.family!r} family's training. "
+                            f"Received: minibatch_gpu={mb!r}")
+        if self.loss not in family.loss_types:
+            raise UserError(f"the {self.family!r} family trains with the losses "
+                            f"{list(family.loss_types)} only. Received: loss={self.loss!r}")
         if mb is not None and (not isinstance(mb, int) or isinstance(mb, bool) or mb < 1):
             raise UserError(f"`minibatch_gpu` must be an int >= 1 or null. "
                             f"Received: minibatch_gpu={mb!r}")
+        if not family.lazy_regularization:
+            return
         if mb is not None and self.pl_weight and mb % self.pl_batch_shrink:
             raise UserError(f"`minibatch_gpu` ({mb}) must be a multiple of `pl_batch_shrink` "
                             f"({self.pl_batch_shrink}): each pass regularizes "
@@ -238,25 +243,30 @@ class TrainingConfig:
 
     # --- Derived -----------------------------------------------------------------------------
     @property
+    def network_family(self):
+        """The `tf_stylegan.families.NetworkFamily` of `family`."""
+        return get_family(self.family)
+
+    @property
     def dataset_dir(self) -> str:
         return os.path.join(self.data_dir, self.dataset)
 
     def network_config(self, resolution: int, num_channels: int,
-                       label_size: int) -> NetworkConfig | StyleGAN2Config:
+                       label_size: int) -> BaseNetworkConfig:
         """The network config of this family for a dataset of that shape, with this config's
         overrides.
 
         `label_size` is the dataset's; it reaches the networks only when `cond` is set.
         """
-        return FAMILIES[self.family](resolution=int(resolution), num_channels=int(num_channels),
-                                     label_size=int(label_size) if self.cond else 0,
-                                     **self.network)
+        return self.network_family.config_class(
+            resolution=int(resolution), num_channels=int(num_channels),
+            label_size=int(label_size) if self.cond else 0, **self.network)
 
     def reg_interval(self, network: str) -> int | None:
         """Minibatches between two lazy regularization steps of `network` ("G": path length,
-        "D": R1), or None when that network has none (StyleGAN: R1 is part of every D step;
-        a zero weight turns a regularizer off)."""
-        if self.family != "stylegan2":
+        "D": R1), or None when that network has none (families without lazy regularization: R1
+        is part of every D step; a zero weight turns a regularizer off)."""
+        if not self.network_family.lazy_regularization:
             return None
         if network == "G":
             return self.G_reg_interval if self.pl_weight else None
@@ -276,14 +286,13 @@ class TrainingConfig:
         The global minibatch and learning rates come from the table whatever the replica count;
         `num_gpus` is set to the replica count so the minibatch splits evenly (official rule).
         With `loss: wgangp` the table's learning rates are capped at 0.002, as officially.
-        StyleGAN2's single table (`schedule.STYLEGAN2`) serves every replica count.
+        A family with a single table (StyleGAN2: `schedule.STYLEGAN2`) uses it for every replica
+        count.
         """
         name = self.schedule_preset
-        if name == "auto" and self.family == "stylegan2":
-            name = "stylegan2"
-        elif name == "auto":
+        if name == "auto":
             n = max(k for k in (1, 2, 4, 8) if k <= max(1, num_replicas))
-            name = f"{n}gpu"
+            name = self.network_family.schedule or f"{n}gpu"
         base = _SCHEDULES[name].to_dict()
         if self.loss == "wgangp":
             # Official train.py, WGAN-GP option: the table's learning rates are capped at 0.002

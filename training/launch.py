@@ -32,8 +32,9 @@ _RUN_ID = re.compile(r"^(\d+)-")
 
 
 def describe(cfg: TrainingConfig, dataset_resolution: int, num_replicas: int) -> str:
-    """The schedule table (one row per stable phase / fade-in) as text, for --dry-run; for
-    StyleGAN2 followed by the lazy regularization and accumulation settings."""
+    """The schedule table (one row per stable phase / fade-in) as text, for --dry-run; for a
+    family with lazy regularization (StyleGAN2) followed by the regularization and accumulation
+    settings."""
     sched_cfg = cfg.schedule_config(num_replicas)
     rows = schedule_table(dataset_resolution, sched_cfg, cfg.total_kimg)
     lines = [f"{'kimg':>9} {'phase':>6} {'lod':>6} {'res':>5} {'minibatch':>9} {'G_lrate':>8} "
@@ -44,7 +45,7 @@ def describe(cfg: TrainingConfig, dataset_resolution: int, num_replicas: int) ->
         lines.append(f"{math.floor(s.kimg):>9} {kind:>6} {lod:>6} {s.resolution:>5} "
                      f"{s.minibatch:>9} {s.G_lrate:>8g} {s.D_lrate:>8g} {s.tick_kimg:>9g}  "
                      f"{losses.r1_scale_for(s.resolution, dataset_resolution):g}")
-    if cfg.family == "stylegan2":
+    if cfg.network_family.lazy_regularization:
         lines.append("")
         for network, name, weight in (("G", "path length", f"pl_weight {cfg.pl_weight:g}"),
                                       ("D", "R1", f"gamma {cfg.r1_gamma:g}")):

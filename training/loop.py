@@ -37,10 +37,14 @@ from .networks import Networks
 from .precision import check_xla, describe, resolve
 from .run_dir import RunDir
 from .schedule import training_schedule
-from .step import StyleGANLosses, TrainStep
+from .step import TrainStep
 from .stylegan2_losses import StyleGAN2Losses
+from .stylegan_losses import StyleGANLosses
 
-__all__ = ["NonFiniteError", "Trainer"]
+__all__ = ["LOSSES", "NonFiniteError", "Trainer"]
+
+# The losses objects by the name a network family trains with (`NetworkFamily.losses`).
+LOSSES = {"stylegan": StyleGANLosses, "stylegan2": StyleGAN2Losses}
 
 
 class NonFiniteError(RuntimeError):
@@ -92,10 +96,7 @@ class Trainer:
 
         self.networks = Networks.build(cfg, self.net_cfg, self.strategy)
         self.state = TrainState(cfg.seed)
-        if cfg.family == "stylegan2":
-            losses = StyleGAN2Losses(cfg, self.networks, ds.labels, self.strategy)
-        else:
-            losses = StyleGANLosses(cfg, self.networks, ds.labels)
+        losses = LOSSES[cfg.network_family.losses](cfg, self.networks, ds.labels, self.strategy)
         self.losses = losses
         self.step = TrainStep(self.networks, losses, self.strategy, self.state,
                               G_smoothing_kimg=cfg.G_smoothing_kimg, xla=cfg.xla)
@@ -300,12 +301,13 @@ class Trainer:
 
     # -- Image grids ------------------------------------------------------------------------------
     def grid_size(self):
-        """(columns, rows) of the image grids: the config's, or the official layout: '4k' for
-        StyleGAN, '8k' for StyleGAN2 (NVlabs/stylegan2 run_training.py, `grid='8k'`)."""
+        """(columns, rows) of the image grids: the config's, or the family's official layout
+        (`grid_pixels`: '4k' for StyleGAN, '8k' for StyleGAN2, NVlabs/stylegan2
+        run_training.py `grid='8k'`)."""
         if self.cfg.grid_size:
             return tuple(self.cfg.grid_size)
         r = self.net_cfg.resolution
-        w, h = (7680, 4320) if self.net_cfg.family == "stylegan2" else (3840, 2160)
+        w, h = self.cfg.network_family.grid_pixels
         return (int(np.clip(w // r, 7, 32)), int(np.clip(h // r, 4, 32)))
 
     def _grid_setup(self):

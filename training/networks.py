@@ -3,11 +3,12 @@
 As in the official `training_loop.py`: G and D are trained, Gs is created as a copy of G (the
 official `G.clone('Gs')`) and then follows G as a moving average (`training/step.py`), and each
 trained network has its own Adam (official `tflib.Optimizer(beta1=0, beta2=0.99, eps=1e-8)`),
-whose moments are reset at every LOD boundary (`reset_optimizers`). The network classes follow
-the config's family (StyleGAN or StyleGAN2). A StyleGAN2 network regularized lazily every k
-minibatches gets the official `mb_ratio = k / (k + 1)`: its Adam's betas are raised to that
-power here and its learning rates multiplied by it (`set_learning_rates`), as NVlabs/stylegan2
-`training_loop.py` does for the main and regularization steps, which share one Adam.
+whose moments are reset at every LOD boundary (`reset_optimizers`). The network classes are
+those of the config's family (`tf_stylegan.families`). A network regularized lazily every k
+minibatches (StyleGAN2) gets the official `mb_ratio = k / (k + 1)`: its Adam's betas are raised
+to that power here and its learning rates multiplied by it (`set_learning_rates`), as
+NVlabs/stylegan2 `training_loop.py` does for the main and regularization steps, which share one
+Adam.
 
 Mixed precision (`training/precision.py`): with a Keras mixed policy the networks compute in 16
 bits while variables and losses stay float32; float16 has 5 exponent bits, so its gradients need
@@ -23,15 +24,11 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-import tf_stylegan as sg
+from tf_stylegan.families import family_of
 
 from . import precision as precisions
 
-__all__ = ["NETWORK_CLASSES", "Networks", "optimizer_variables", "variables_by_name"]
-
-# (generator class, discriminator class) of each network family.
-NETWORK_CLASSES = {"stylegan": (sg.Generator, sg.Discriminator),
-                   "stylegan2": (sg.StyleGAN2Generator, sg.StyleGAN2Discriminator)}
+__all__ = ["Networks", "optimizer_variables", "variables_by_name"]
 
 
 def variables_by_name(layer: keras.layers.Layer) -> dict[str, keras.Variable]:
@@ -89,9 +86,9 @@ class Networks:
     rescaling; 1 for StyleGAN). Build with `Networks.build`.
     """
 
-    G: sg.Generator
-    D: sg.Discriminator
-    Gs: sg.Generator
+    G: keras.Model
+    D: keras.Model
+    Gs: keras.Model
     G_opt: keras.optimizers.Optimizer
     D_opt: keras.optimizers.Optimizer
     loss_scaling: bool = False
@@ -106,7 +103,8 @@ class Networks:
         the same networks; Gs starts as an exact copy of G. Each Adam's betas are
         `beta ** cfg.optimizer_ratio(network)`.
         """
-        G_class, D_class = NETWORK_CLASSES[net_cfg.family]
+        family = family_of(net_cfg)
+        G_class, D_class = family.generator_class, family.discriminator_class
         ratio = {n: cfg.optimizer_ratio(n) for n in ("G", "D")}
         precision = precisions.resolve(cfg.mixed_precision)
         policy, loss_scaling = precisions.keras_policy(precision)

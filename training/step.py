@@ -1,21 +1,15 @@
 """The training step: losses wired to optimizers across replicas, loss scaling, skipped non-finite
 steps and the Gs moving average (official `training/training_loop.py` and `tflib/optimizer.py`).
 
-One step, in the official StyleGAN order (`training_loop.py`: `D_train_op`, `Gs_update_op`, then
-`G_train_op`):
-  1. D update on `StyleGANLosses.D_loss`: `D_logistic_r1` (or `D_wgan_gp`) on a real minibatch
-     processed as the official `process_reals` does and fakes from G with `training=True`, with the
-     reals' labels.
-  2. Gs <- lerp(G, Gs, beta), `beta = 0.5 ** (minibatch / (G_smoothing_kimg * 1000))` (a 10-kimg
-     half-life); non-trainables (dlatent_avg, noise buffers) are copied (official
-     `beta_nontrainable=0`).
-     Only over the variables where it changes something: those the step's G phases update
-     and those whose Gs copy differs from G; the others are already equal (`_update_Gs`).
-  3. G update on `StyleGANLosses.G_loss`: non-saturating logistic (or WGAN) with random rows of
-     the dataset labels.
-StyleGAN2 plugs in with a losses object of its own (`training/stylegan2_losses.py`): G, G
-path-length regularization, Gs, D, D R1, the regularization phases on every 4th / 16th step
-only, each phase one more `_update` of its network.
+A step runs the phases of its losses object in their order (`PHASES`): each network phase is one
+update of that network's optimizer on the phase's loss, and "Gs" is the moving average
+Gs <- lerp(G, Gs, beta), `beta = 0.5 ** (minibatch / (G_smoothing_kimg * 1000))` (a 10-kimg
+half-life), with the non-trainables (dlatent_avg, noise buffers) copied (official
+`beta_nontrainable=0`). The average runs only over the variables where it changes something:
+those the step's G phases update and those whose Gs copy differs from G; the others are already
+equal (`_update_Gs`). The losses objects: `training/stylegan_losses.py` (D, Gs, G, as
+NVlabs/stylegan) and `training/stylegan2_losses.py` (G, G path-length regularization, Gs, D,
+D R1, the regularization phases on every 4th / 16th step only, as NVlabs/stylegan2).
 
 Distribution. Each replica computes its loss as `sum(per-sample loss) / global_batch` (summed over
 its passes when it accumulates gradients); Keras 3 sums the replicas' gradients in `apply`, which
@@ -44,32 +38,14 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stylegan import rng
-from tf_stylegan.layers import downscale2d, upscale2d
 
-from . import losses
 from .networks import variables_by_name
 from .precision import ONEDNN_BFLOAT16, step_scope
 
-__all__ = ["DynamicLossScale", "ReplicaBatch", "ScopedFunction", "StepTotals", "StyleGANLosses",
-           "TrainStep", "process_reals"]
+__all__ = ["DynamicLossScale", "ReplicaBatch", "ScopedFunction", "StepTotals", "TrainStep"]
 
 _SUM = tf.distribute.ReduceOp.SUM
 NETWORKS = ("D", "G")  # the trained networks (each has its optimizer and loss scale)
-
-
-def process_reals(images, alpha):
-    """Official `process_reals` minus mirror (done by the reader) and the upscale to full size.
-
-    uint8 NHWC -> float32 in [-1, 1]; during a fade-in (alpha < 1) the image is blended with its
-    2x2 box-downscaled, nearest-upscaled copy: `lerp(x, up(down(x)), 1 - alpha)` (official
-    FadeLOD with `frac(lod) = 1 - alpha`). 4x4 images are returned unfaded.
-    """
-    x = tf.cast(images, tf.float32) * (2.0 / 255.0) - 1.0
-    if x.shape[1] is not None and x.shape[1] <= 4:
-        return x
-    y = upscale2d(downscale2d(x))
-    t = 1.0 - tf.cast(alpha, tf.float32)
-    return x + (y - x) * t
 
 
 class ReplicaBatch:
@@ -113,133 +89,6 @@ class ReplicaBatch:
         """A seed of this replica's pass alone: `seed` folded with its slot (the replica id
         when there is one pass)."""
         return rng.fold_in(seed, self.slot)
-
-
-class StyleGANLosses:
-    """What the StyleGAN step minimizes: the official losses (`training/loss.py`) fed with latents,
-    labels, reals and G's fakes as the official training loop feeds them.
-
-    Args:
-        cfg: TrainingConfig (loss, r1_gamma, wgan_*).
-        networks: training.networks.Networks.
-        dataset_labels: [num_images, label_size] array of the dataset's labels (G's labels are
-            random rows of it, as the official G loss draws them); ignored without labels.
-
-    `D_loss` and `G_loss` run in one replica and return `(loss [batch], stats)`: the per-sample
-    loss and {statistic name: per-sample values}; the step reports the global mean of each.
-
-    What `TrainStep` reads (StyleGAN2Losses has the same):
-        PHASES: the step's phases in order; "Gs" is the moving average. StyleGAN: D, Gs, G.
-        reg_intervals: {phase: interval} of the lazy regularization phases (none here: R1 is
-            part of D's loss at every step).
-        stat_names: {phase: extra statistics its loss reports}.
-        loss(phase), phase_seeds(seed), pass_size(replica_batch), variables_by_name().
-    """
-
-    PHASES = ("D", "Gs", "G")
-    reg_intervals: dict = {}
-
-    def __init__(self, cfg, networks, dataset_labels=None):
-        self.cfg = cfg
-        self.G, self.D = networks.G, networks.D
-        net_cfg = networks.G.config
-        self.latent_size = net_cfg.latent_size
-        self.dataset_resolution = net_cfg.resolution
-        self.label_size = net_cfg.label_size
-        self.dataset_labels = (tf.constant(dataset_labels, tf.float32) if net_cfg.label_size
-                               else None)
-        penalty = "Loss/r1_penalty" if cfg.loss == "logistic" else "Loss/gradient_penalty"
-        # The statistics each loss reports besides the loss itself (reported as Loss/<network>).
-        self.stat_names = {"D": ("Loss/scores/real", "Loss/scores/fake", penalty), "G": ()}
-
-    def latents(self, replica, seed):
-        """This replica's rows of N(0, 1) latents drawn for the global batch."""
-        z = rng.stateless_normal([replica.global_batch, self.latent_size], seed)
-        return replica.rows(z)
-
-    def generate(self, replica, z, labels, resolution, alpha, seed):
-        """G's training-mode images (style mixing, dlatent_avg update, random noise), float32;
-        the noise and the mixing are drawn from this replica's own seed."""
-        images = self.G(z, labels, resolution=resolution, alpha=alpha, training=True,
-                        seed=replica.own_seed(seed))
-        return tf.cast(images, tf.float32)
-
-    def discriminate(self, images, labels, alpha):
-        return tf.cast(self.D(images, labels, alpha=alpha), tf.float32)
-
-    def D_loss(self, replica, resolution, reals, labels, alpha, seed):
-        """D's loss on this replica's reals (uint8) and fakes of fresh latents with the reals'
-        labels. R1 is rescaled by `r1_scale_for(level, full)` (the WGAN-GP norm by
-        `grad_norm_scale_for`) because our D runs at the level's resolution instead of on
-        nearest-upscaled full-resolution images (see training/losses.py)."""
-        cfg = self.cfg
-        s = rng.split(seed, 3)
-        z = self.latents(replica, s[0])
-        labels = labels if self.label_size else None
-
-        def G_fn(z, labels):  # D's update must not reach into G
-            return tf.stop_gradient(self.generate(replica, z, labels, resolution, alpha, s[1]))
-
-        def D_fn(images, labels):
-            return self.discriminate(images, labels, alpha)
-
-        reals = process_reals(reals, alpha)
-        if cfg.loss == "logistic":
-            loss, terms = losses.D_logistic_r1(
-                G_fn, D_fn, z, reals, labels, r1_gamma=cfg.r1_gamma,
-                r1_scale=losses.r1_scale_for(resolution, self.dataset_resolution))
-            penalty = ("Loss/r1_penalty", terms.get("r1_penalty", tf.zeros_like(loss)))
-        else:
-            u = replica.rows(rng.stateless_uniform([replica.global_batch], s[2]))
-            loss, terms = losses.D_wgan_gp(
-                G_fn, D_fn, z, reals, labels, wgan_lambda=cfg.wgan_lambda,
-                wgan_epsilon=cfg.wgan_epsilon, wgan_target=cfg.wgan_target,
-                grad_norm_scale=losses.grad_norm_scale_for(resolution, self.dataset_resolution),
-                mixing_factors=u)
-            penalty = ("Loss/gradient_penalty", terms["gradient_penalty"])
-        return loss, {"Loss/scores/real": terms["real_scores"],
-                      "Loss/scores/fake": terms["fake_scores"], penalty[0]: penalty[1]}
-
-    def G_loss(self, replica, resolution, reals, labels, alpha, seed):
-        """G's loss on fakes of fresh latents with random dataset labels (`reals` and `labels`,
-        the minibatch D sees, are not used: the official G loss draws its own)."""
-        s = rng.split(seed, 3)
-        z = self.latents(replica, s[0])
-        labels = None
-        if self.dataset_labels is not None:
-            rows = rng.stateless_randint([replica.global_batch], s[1], 0,
-                                         int(self.dataset_labels.shape[0]))
-            labels = tf.gather(self.dataset_labels, replica.rows(rows))
-
-        def G_fn(z, labels):
-            return self.generate(replica, z, labels, resolution, alpha, s[2])
-
-        def D_fn(images, labels):
-            return self.discriminate(images, labels, alpha)
-
-        if self.cfg.loss == "logistic":
-            return losses.G_logistic_nonsaturating(G_fn, D_fn, z, labels), {}
-        return losses.G_wgan(G_fn, D_fn, z, labels), {}
-
-    def loss(self, phase):
-        """The loss function of `phase` ("D" or "G")."""
-        return {"D": self.D_loss, "G": self.G_loss}[phase]
-
-    @staticmethod
-    def phase_seeds(seed):
-        """{"D": seed, "G": seed}: the seeds of the two updates of the step seeded `seed`."""
-        seeds = rng.split(seed, 2)
-        return {"D": seeds[0], "G": seeds[1]}
-
-    @staticmethod
-    def pass_size(replica_batch):
-        """Samples per pass: StyleGAN runs each replica's batch in one pass."""
-        return replica_batch
-
-    @staticmethod
-    def variables_by_name():
-        """The losses' own state to checkpoint (none)."""
-        return {}
 
 
 class DynamicLossScale(tf.Module):

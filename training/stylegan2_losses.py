@@ -32,7 +32,7 @@ import tensorflow as tf
 from tf_stylegan import rng
 
 from . import losses
-from .step import StyleGANLosses
+from .stylegan_losses import StyleGANLosses
 
 __all__ = ["StyleGAN2Losses", "process_reals"]
 

@@ -10,14 +10,17 @@ import tempfile
 import tensorflow as tf
 
 from tf_stylegan.errors import UserError
+from tf_stylegan.families import family_of
 
 
 def check_convertible(Gs):
-    """Raises UserError for networks LiteRT's built-in ops cannot run (StyleGAN2)."""
-    if Gs.config.family != "stylegan":
+    """Raises UserError for networks LiteRT's built-in ops cannot run (the family's
+    `litert_unsupported`: StyleGAN2)."""
+    family = family_of(Gs)
+    if family.litert_unsupported:
         raise UserError(
-            f"--format litert: {Gs.config.family} networks do not convert to LiteRT (their FIR "
-            "upsampling pads a 6-D tensor; LiteRT's PAD takes at most 5). Use onnx or tfjs.")
+            f"--format litert: {family.name} networks do not convert to LiteRT "
+            f"({family.litert_unsupported}). Use onnx or tfjs.")
 
 
 def write_litert(function, Gs, path):

@@ -14,10 +14,11 @@ import tensorflow as tf
 
 from apps import projector as proj
 from metrics.lpips import LPIPS_ENV, save_lpips_npz
-from tests.apps.tiny_networks import GENERATORS, random_lpips, tiny_generator
+from tests.apps.tiny_networks import random_lpips, tiny_generator
 from tf_stylegan.errors import UserError
+from tf_stylegan.families import list_families
 
-FAMILIES = sorted(GENERATORS)  # "stylegan", "stylegan2"
+FAMILIES = list_families()  # "stylegan", "stylegan2"
 
 
 @pytest.fixture(scope="module")

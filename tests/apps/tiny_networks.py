@@ -4,12 +4,8 @@ projector tests."""
 import keras
 import numpy as np
 
-import tf_stylegan as sg
 from metrics.lpips import LPIPS
-from tf_stylegan.config import FAMILIES
-
-# The generator class of each network family (`config.family`).
-GENERATORS = {"stylegan": sg.Generator, "stylegan2": sg.StyleGAN2Generator}
+from tf_stylegan.families import get_family
 
 
 def tiny_generator(resolution=16, noise_weight=0.1, label_size=0, num_channels=3, seed=0,
@@ -22,11 +18,12 @@ def tiny_generator(resolution=16, noise_weight=0.1, label_size=0, num_channels=3
     the image and the projector's noise gradients are not zero. The `dlatent_avg` is randomised
     too, so that it cannot pass for the projector's own w_avg.
     """
-    cfg = FAMILIES[family](resolution=resolution, fmap_base=32, fmap_max=16, latent_size=16,
+    family = get_family(family)
+    cfg = family.config_class(resolution=resolution, fmap_base=32, fmap_max=16, latent_size=16,
                            dlatent_size=16, mapping_fmaps=16, mapping_layers=2,
                            label_size=label_size, num_channels=num_channels)
     keras.utils.set_random_seed(seed)  # the same weights whichever tests ran before
-    G = GENERATORS[family](cfg)
+    G = family.generator_class(cfg)
     rng = np.random.RandomState(seed)
     for v in G.variables:
         if "noise" in v.path and v.trainable:

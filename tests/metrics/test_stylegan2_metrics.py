@@ -75,10 +75,10 @@ def test_stylegan2_ppl_sample_counts(Gs):
     v1 = random_linear_generator(resolution=RES)
     opts = MetricOptions()
     for name in ("ppl_zfull", "ppl_wfull", "ppl_zend", "ppl_wend", "ppl2_wend"):
-        assert (registry._num(name, opts, Gs), registry._batch(name, opts, Gs)) == (50000, 4)
+        assert registry.sample_plan(name, Gs, opts) == (50000, 4)
     for name in ("ppl_zfull", "ppl_wfull", "ppl_zend", "ppl_wend"):
-        assert (registry._num(name, opts, v1), registry._batch(name, opts, v1)) == (100000, 16)
-    assert registry._num("fid50k", opts, Gs) == 50000
+        assert registry.sample_plan(name, v1, opts) == (100000, 16)
+    assert registry.sample_plan("fid50k", Gs, opts) == (50000, 8)
     assert "ppl2_wend" in registry.list_metrics()
 
 

@@ -25,8 +25,9 @@ from tests.tf_stylegan.stylegan2_numpy import (
 )
 from tf_stylegan import legacy
 from tf_stylegan.errors import UserError
+from tf_stylegan.families import STYLEGAN2
 from tf_stylegan.legacy import OfficialNetwork, read_official_pickle
-from tf_stylegan.legacy import stylegan2 as legacy_stylegan2
+from tf_stylegan.legacy.transfer import convert_network
 
 BASE = os.path.join(FIXTURES, "official-stylegan2", "stylegan2-r32")
 TOLERANCE = 1e-4  # max |ours - official| / max |official|
@@ -73,15 +74,15 @@ def test_config_from_static_kwargs(converted):
 def test_missing_static_kwargs_take_the_official_stylegan2_defaults():
     # Released config-F pickles carry only these three keys.
     kwargs = {"num_channels": 3, "resolution": 1024, "label_size": 0}
-    cfg = legacy_stylegan2.config_from_static_kwargs(kwargs, "G")
+    cfg = legacy.config_from_static_kwargs(kwargs, "stylegan2", "G")
     assert cfg.fmap_base == 16384 and cfg.nf(5) == 512 and cfg.nf(9) == 32
     assert (cfg.g_architecture, cfg.d_architecture) == ("skip", "resnet")
     assert (cfg.truncation_psi, cfg.truncation_cutoff) == (0.5, None)
     # Table 2 networks name their architecture; it belongs to the network that holds it.
-    assert legacy_stylegan2.config_from_static_kwargs(
-        {**kwargs, "architecture": "orig"}, "D").d_architecture == "orig"
-    assert legacy_stylegan2.config_from_static_kwargs(
-        {**kwargs, "architecture": "resnet"}, "G").g_architecture == "resnet"
+    assert legacy.config_from_static_kwargs(
+        {**kwargs, "architecture": "orig"}, "stylegan2", "D").d_architecture == "orig"
+    assert legacy.config_from_static_kwargs(
+        {**kwargs, "architecture": "resnet"}, "stylegan2", "G").g_architecture == "resnet"
 
 
 @pytest.mark.parametrize("output", ["w", "synth", "psi1", "psi05", "D"])
@@ -183,8 +184,8 @@ def official_networks(g_arch, d_arch, resolution=16, fmap_base=64, fmap_max=16, 
                                            ("skip", "resnet")])
 def test_every_architecture_matches_the_numpy_reference(g_arch, d_arch):
     G_net, D_net = official_networks(g_arch, d_arch)
-    Gs = legacy_stylegan2.convert_generator(G_net)
-    D = legacy_stylegan2.convert_discriminator(D_net)
+    Gs = legacy.convert_generator(G_net)
+    D = legacy.convert_discriminator(D_net)
     assert (Gs.config.g_architecture, D.config.d_architecture) == (g_arch, d_arch)
     v = G_net.all_variables()
     z = np.random.default_rng(1).standard_normal((4, 16)).astype(np.float32)
@@ -205,39 +206,40 @@ def test_unmapped_missing_or_mismatched_variables_fail():
     G_net, D_net, Gs_net = read_official_pickle(BASE + ".pkl")
     D_net.variables["4x4/Extra/weight"] = np.zeros((3, 3), np.float32)
     with pytest.raises(ValueError, match="no counterpart.*4x4/Extra/weight"):
-        legacy_stylegan2.convert_discriminator(D_net)
+        legacy.convert_discriminator(D_net)
     del D_net.variables["4x4/Extra/weight"]
     D_net.variables["Output/bias"] = np.zeros((2,), np.float32)
     with pytest.raises(ValueError, match="shape mismatch.*Output/bias"):
-        legacy_stylegan2.convert_discriminator(D_net)
+        legacy.convert_discriminator(D_net)
     del D_net.variables["Output/bias"]
     with pytest.raises(ValueError, match="missing.*Output/bias"):
-        legacy_stylegan2.convert_discriminator(D_net)
+        legacy.convert_discriminator(D_net)
     del Gs_net.components["synthesis"].variables["16x16/Conv1/noise_strength"]
     with pytest.raises(ValueError, match="missing.*16x16/Conv1/noise_strength"):
-        legacy_stylegan2.convert_generator(Gs_net)
+        legacy.convert_generator(Gs_net)
 
 
 def test_networks_that_are_not_stylegan2_are_refused():
     G_net, D_net, Gs_net = read_official_pickle(BASE + ".pkl")
     D_net.build_func_name = "D_basic"
     with pytest.raises(UserError, match="'D_basic'.*'D_stylegan2'"):
-        legacy_stylegan2.convert_discriminator(D_net, where="net.pkl")
+        convert_network(STYLEGAN2, D_net, "D", where="net.pkl")
     Gs_net.components["synthesis"].build_func_name = "G_synthesis_stylegan_revised"
     with pytest.raises(UserError, match="net.pkl.*G_synthesis_stylegan_revised"):
-        legacy_stylegan2.convert_generator(Gs_net, where="net.pkl")
+        convert_network(STYLEGAN2, Gs_net, "G", where="net.pkl")
     kwargs = dict(G_net.static_kwargs)
     with pytest.raises(UserError, match="net.pkl: unsupported nonlinearity='relu'"):
-        legacy_stylegan2.config_from_static_kwargs({**kwargs, "nonlinearity": "relu"},
-                                                   where="net.pkl")
+        legacy.config_from_static_kwargs({**kwargs, "nonlinearity": "relu"}, "stylegan2",
+                                         where="net.pkl")
     with pytest.raises(UserError, match="synthesis_func"):
-        legacy_stylegan2.config_from_static_kwargs(
-            {**kwargs, "synthesis_func": "G_synthesis_stylegan_revised"})
+        legacy.config_from_static_kwargs(
+            {**kwargs, "synthesis_func": "G_synthesis_stylegan_revised"}, "stylegan2")
     with pytest.raises(UserError, match="net.pkl: unsupported static kwarg colour=1"):
-        legacy_stylegan2.config_from_static_kwargs({**kwargs, "colour": 1}, where="net.pkl")
+        legacy.config_from_static_kwargs({**kwargs, "colour": 1}, "stylegan2",
+                                         where="net.pkl")
     with pytest.raises(UserError, match="net.pkl: `g_architecture` must be one of"):
-        legacy_stylegan2.config_from_static_kwargs({**kwargs, "architecture": "dense"},
-                                                   where="net.pkl")
+        legacy.config_from_static_kwargs({**kwargs, "architecture": "dense"}, "stylegan2",
+                                         where="net.pkl")
 
 
 def test_converted_networks_run_in_a_graph(converted):

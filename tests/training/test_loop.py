@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tests.training.tiny_training import tiny_config
 from training.loop import NonFiniteError, Trainer
-from training.step import process_reals
+from training.stylegan_losses import process_reals
 
 
 def _weights(model):

@@ -2,54 +2,66 @@
 
     G, D, Gs = tf_stylegan.legacy.load_official_pickle("karras2019stylegan-ffhq-1024x1024.pkl")
 
-Two steps, one module each:
+Two steps:
 
-* `pickle_reader`: reads the pickle's `(G, D, Gs)` into `OfficialNetwork` objects (plain data:
+* `pickle_reader` reads the pickle's `(G, D, Gs)` into `OfficialNetwork` objects (plain data:
   names, build-function keyword arguments, numpy variables) with a restricted unpickler; see its
   docstring for the security guarantee.
-* A mapping module per architecture copies the official variables onto our Keras networks:
-  `stylegan` for StyleGAN (build function `G_style`, NVlabs/stylegan) and `stylegan2` for
-  StyleGAN2 (`G_main`, NVlabs/stylegan2); `transfer` holds what they share.
-  `load_official_pickle` picks the mapping in `_mapping_for`.
+* `transfer` converts them into our networks, one converter for every family: the network
+  family (`tf_stylegan.families`) is the one whose official network has the build function
+  stored in the pickle, and its `PickleFormat` (in `stylegan` for NVlabs/stylegan's `G_style`,
+  `stylegan2` for NVlabs/stylegan2's `G_main`) names where each official variable goes.
 """
 
 import os
 
-from tf_stylegan.errors import UserError
-from tf_stylegan.legacy import stylegan, stylegan2
+from tf_stylegan.legacy import transfer
 from tf_stylegan.legacy.pickle_reader import (
     SUPPORTED_VERSIONS,
     OfficialNetwork,
     UnsafePickleError,
     read_official_pickle,
 )
-from tf_stylegan.legacy.stylegan import (
-    config_from_static_kwargs,
-    convert_discriminator,
-    convert_generator,
-    discriminator_targets,
-    generator_targets,
-)
+from tf_stylegan.legacy.transfer import PickleFormat
 
 __all__ = [
-    "SUPPORTED_VERSIONS", "OfficialNetwork", "UnsafePickleError", "config_from_static_kwargs",
-    "convert_discriminator", "convert_generator", "discriminator_targets", "generator_targets",
-    "load_official_pickle", "read_official_pickle",
+    "SUPPORTED_VERSIONS", "OfficialNetwork", "PickleFormat", "UnsafePickleError",
+    "config_from_static_kwargs", "convert_discriminator", "convert_generator",
+    "convert_networks", "load_official_pickle", "read_official_pickle",
 ]
 
 
-def _mapping_for(Gs_net, where):
-    """The module mapping the pickle's variables onto ours, chosen by the generator's official
-    build function (`Network.build_func_name`, stored in every official pickle)."""
-    name = Gs_net.build_func_name
-    if name == "G_style":  # StyleGAN: NVlabs/stylegan training/networks_stylegan.py
-        return stylegan
-    if name == "G_main":  # StyleGAN2: NVlabs/stylegan2 training/networks_stylegan2.py
-        return stylegan2
-    raise UserError(
-        f"{where}: unsupported generator build function {name!r}; StyleGAN (G_style) and "
-        "StyleGAN2 (G_main) pickles can be loaded."
-    )
+def _family(build_func_name, network, where):
+    # The registry imports the family formats of this package: it is imported on first use.
+    from tf_stylegan.families import family_for_build_func
+
+    return family_for_build_func(build_func_name, network, where)
+
+
+def convert_generator(net, where="pickle"):
+    """Our generator, with its weights, from an official G or Gs (`OfficialNetwork`) of the
+    family whose official generator has `net`'s build function."""
+    return transfer.convert_network(_family(net.build_func_name, "G", where), net, "G", where)
+
+
+def convert_discriminator(net, where="pickle"):
+    """Our discriminator, with its weights, from an official D (`OfficialNetwork`) of the
+    family whose official discriminator has `net`'s build function."""
+    return transfer.convert_network(_family(net.build_func_name, "D", where), net, "D", where)
+
+
+def config_from_static_kwargs(static_kwargs, family="stylegan", network="G", where="pickle"):
+    """Our config of the family named `family` from an official network's `static_kwargs`
+    (`transfer.config_from_static_kwargs`)."""
+    from tf_stylegan.families import get_family
+
+    return transfer.config_from_static_kwargs(get_family(family), static_kwargs, network, where)
+
+
+def convert_networks(G_net, D_net, Gs_net, where="pickle"):
+    """Our `(G, D, Gs)` from the official `(G, D, Gs)` of a pickle, weights included."""
+    family = _family(Gs_net.build_func_name, "G", where)
+    return transfer.convert_networks(family, G_net, D_net, Gs_net, where)
 
 
 def load_official_pickle(path):
@@ -57,15 +69,14 @@ def load_official_pickle(path):
     nothing from the file.
 
     Returns:
-        (G, D, Gs): `Generator`, `Discriminator`, `Generator` for StyleGAN, and
-        `StyleGAN2Generator`, `StyleGAN2Discriminator`, `StyleGAN2Generator` for StyleGAN2,
-        with every weight, noise buffer and `dlatent_avg` copied.
+        (G, D, Gs): the family's generator, discriminator and generator classes
+        (`Generator`, `Discriminator`, `Generator` for StyleGAN; `StyleGAN2Generator`,
+        `StyleGAN2Discriminator`, `StyleGAN2Generator` for StyleGAN2), with every weight, noise
+        buffer and `dlatent_avg` copied.
 
     Raises:
         UserError: the file is missing, unreadable, unsafe (`UnsafePickleError`), of an
-            unsupported architecture, or has a variable left unmapped or of
-            the wrong shape.
+            unsupported architecture, or has a variable left unmapped or of the wrong shape.
     """
     G_net, D_net, Gs_net = read_official_pickle(path)
-    where = os.fspath(path)
-    return _mapping_for(Gs_net, where).convert_networks(G_net, D_net, Gs_net, where)
+    return convert_networks(G_net, D_net, Gs_net, os.fspath(path))

@@ -19,73 +19,13 @@ file is executed); this module maps their variables onto `StyleGAN2Generator` /
   passes nothing else), so a missing `fmap_base` is 16384, not StyleGAN's 8192.
 """
 
-from __future__ import annotations
-
-import dataclasses
-
-from tf_stylegan.config import StyleGAN2Config
-from tf_stylegan.errors import UserError
 from tf_stylegan.legacy.transfer import (
-    assign_variables,
-    generator_variables,
+    PickleFormat,
     mapping_targets,
     nchw_to_nhwc_const,
     noise_to_nhwc,
+    weight_and_bias,
 )
-from tf_stylegan.networks import StyleGAN2Discriminator, StyleGAN2Generator
-
-# build_func_name of each official StyleGAN2 network (training/networks_stylegan2.py).
-GENERATOR_FUNC = "G_main"
-SYNTHESIS_FUNC = "G_synthesis_stylegan2"
-MAPPING_FUNC = "G_mapping"
-DISCRIMINATOR_FUNC = "D_stylegan2"
-
-# static_kwargs that are StyleGAN2Config fields under the same name (`architecture` is per network).
-_CONFIG_KEYS = ({f.name for f in dataclasses.fields(StyleGAN2Config)}
-                - {"g_architecture", "d_architecture"})
-# static_kwargs that only steer how the official graph is built or run, not what it computes.
-_IGNORED_KEYS = {
-    "dlatent_broadcast", "dtype", "is_template_graph", "randomize_noise", "fused_modconv",
-    "components", "is_training", "is_validation", "truncation_psi_val", "truncation_cutoff_val",
-    "return_dlatents", "force_clean_graph", "num_gpus",
-}
-# Sub-network build functions named in G_main's kwargs: only the StyleGAN2 (config E/F) ones.
-_FUNC_KEYS = {"synthesis_func": SYNTHESIS_FUNC, "mapping_func": MAPPING_FUNC}
-
-
-def config_from_static_kwargs(static_kwargs, network="G", where="pickle"):
-    """Builds a StyleGAN2Config from an official StyleGAN2 network's `static_kwargs`.
-
-    Args:
-        static_kwargs: dict. The official build kwargs (G_main's, or D_stylegan2's).
-        network: "G" or "D": whose `architecture` the kwargs hold.
-        where: str. Names the file in error messages.
-
-    Keys that are missing keep the official StyleGAN2 defaults (config F).
-    """
-    if network not in ("G", "D"):
-        raise ValueError(f"`network` must be 'G' or 'D'. Received: network={network!r}")
-    kwargs = {}
-    for key, value in static_kwargs.items():
-        if key == "architecture":
-            kwargs["g_architecture" if network == "G" else "d_architecture"] = value
-        elif key in _CONFIG_KEYS:
-            kwargs[key] = tuple(value) if key == "resample_kernel" else value
-        elif key in _FUNC_KEYS:
-            if value != _FUNC_KEYS[key]:
-                raise UserError(
-                    f"{where}: unsupported {key}={value!r}: only StyleGAN2 config E/F networks "
-                    f"({_FUNC_KEYS[key]!r}) are supported."
-                )
-        elif key in ("nonlinearity", "mapping_nonlinearity"):
-            if value != "lrelu":
-                raise UserError(f"{where}: unsupported {key}={value!r} (only 'lrelu').")
-        elif key not in _IGNORED_KEYS:
-            raise UserError(f"{where}: unsupported static kwarg {key}={value!r}.")
-    try:
-        return StyleGAN2Config(**kwargs)
-    except UserError as e:
-        raise UserError(f"{where}: {e}") from None
 
 
 def _conv_scopes(R):
@@ -134,53 +74,25 @@ def discriminator_targets(D):
     for r in range(2, R + 1):
         layer = D.from_rgb[r - 2]
         if layer is not None:
-            t[f"{2**r}x{2**r}/FromRGB/weight"] = (layer.weight, None)
-            t[f"{2**r}x{2**r}/FromRGB/bias"] = (layer.bias, None)
+            weight_and_bias(t, f"{2**r}x{2**r}/FromRGB", layer)
     for r in range(3, R + 1):
         size = 2**r
-        for name, layer in (("Conv0", D.conv0[r - 3]), ("Conv1_down", D.conv1_down[r - 3])):
-            t[f"{size}x{size}/{name}/weight"] = (layer.weight, None)
-            t[f"{size}x{size}/{name}/bias"] = (layer.bias, None)
+        weight_and_bias(t, f"{size}x{size}/Conv0", D.conv0[r - 3])
+        weight_and_bias(t, f"{size}x{size}/Conv1_down", D.conv1_down[r - 3])
     for r, skip in zip(range(3, R + 1), D.skips):
         t[f"{2**r}x{2**r}/Skip/weight"] = (skip.weight, None)
     for name, layer in (("4x4/Conv", D.conv4x4), ("4x4/Dense0", D.dense0),
                         ("Output", D.output_dense)):
-        t[f"{name}/weight"] = (layer.weight, None)
-        t[f"{name}/bias"] = (layer.bias, None)
+        weight_and_bias(t, name, layer)
     return t
 
 
-def _check_build_func(net, expected, where):
-    if net.build_func_name != expected:
-        raise UserError(
-            f"{where}: network {net.name!r} was built by {net.build_func_name!r}; a StyleGAN2 "
-            f"(config E/F) pickle has {expected!r} here."
-        )
-
-
-def convert_generator(net, where="pickle"):
-    """Builds our `StyleGAN2Generator` from an official `G_main` network (G or Gs) with its
-    weights, noise buffers and `dlatent_avg`."""
-    _check_build_func(net, GENERATOR_FUNC, where)
-    for comp_name, func in (("synthesis", SYNTHESIS_FUNC), ("mapping", MAPPING_FUNC)):
-        if comp_name in net.components:
-            _check_build_func(net.components[comp_name], func, where)
-    cfg = config_from_static_kwargs(net.static_kwargs, "G", where)
-    G = StyleGAN2Generator(cfg, name=net.name)
-    assign_variables(generator_targets(G), generator_variables(net, where), f"{where}:{net.name}")
-    return G
-
-
-def convert_discriminator(net, where="pickle"):
-    """Builds our `StyleGAN2Discriminator` from an official `D_stylegan2` network."""
-    _check_build_func(net, DISCRIMINATOR_FUNC, where)
-    cfg = config_from_static_kwargs(net.static_kwargs, "D", where)
-    D = StyleGAN2Discriminator(cfg, name=net.name)
-    assign_variables(discriminator_targets(D), dict(net.variables), f"{where}:{net.name}")
-    return D
-
-
-def convert_networks(G_net, D_net, Gs_net, where="pickle"):
-    """Our `(G, D, Gs)` from the official `(G, D, Gs)` of a StyleGAN2 pickle, weights included."""
-    return (convert_generator(G_net, where), convert_discriminator(D_net, where),
-            convert_generator(Gs_net, where))
+# The official StyleGAN2 networks (NVlabs/stylegan2 training/networks_stylegan2.py), configs E
+# and F: G_main with the G_synthesis_stylegan2 and G_mapping components, and D_stylegan2.
+PICKLES = PickleFormat(
+    generator_func="G_main", discriminator_func="D_stylegan2",
+    component_funcs={"synthesis": "G_synthesis_stylegan2", "mapping": "G_mapping"},
+    generator_targets=generator_targets, discriminator_targets=discriminator_targets,
+    tuple_keys=("resample_kernel",),
+    architecture_keys={"G": "g_architecture", "D": "d_architecture"},
+    func_keys={"synthesis_func": "G_synthesis_stylegan2", "mapping_func": "G_mapping"})

@@ -1,19 +1,65 @@
-"""Copying the variables of an official network onto ours: what every family's mapping shares.
+"""Converting official TF networks into ours: the one converter every family's pickles go through.
 
-An official network stores its own variables plus those of its components (`mapping`,
-`synthesis`) under their scope names; `generator_variables` flattens them into one
-`{"G_mapping/Dense0/weight": array, ...}` dict. A mapping module builds `targets`, a dict from
-those official names to `(our variable, transform or None)`, and `assign_variables` copies every
-one, refusing any official variable without a target, any target without a variable, and any
-shape mismatch, so that nothing is silently left at its initial value.
+A family describes its official networks with a `PickleFormat`: the build functions of its
+generator, discriminator and generator components, which static kwargs are config fields, and
+`targets` functions that name, for each official variable, the variable of our network that
+receives it. The conversion is the same for every family:
+
+- `config_from_static_kwargs` turns the build function's keyword arguments into our config
+  (refusing any kwarg that would change what the network computes and that we do not model);
+- an official generator stores its own variables plus those of its components (`mapping`,
+  `synthesis`) under their scope names; `generator_variables` flattens them into one
+  `{"G_mapping/Dense0/weight": array, ...}` dict;
+- `assign_variables` copies every variable into its target, `(our variable, transform or None)`,
+  refusing any official variable without a target, any target without a variable, and any shape
+  mismatch, so that nothing is silently left at its initial value.
 """
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
 
 import numpy as np
 
 from tf_stylegan.errors import UserError
 
-__all__ = ["assign_variables", "generator_variables", "mapping_targets", "nchw_to_nhwc_const",
-           "noise_to_nhwc"]
+__all__ = ["PickleFormat", "assign_variables", "config_from_static_kwargs", "convert_networks",
+           "convert_network", "generator_variables", "mapping_targets", "nchw_to_nhwc_const",
+           "noise_to_nhwc", "weight_and_bias"]
+
+# static_kwargs that only steer how an official graph is built or run, not what it computes.
+IGNORED_KEYS = frozenset({
+    "dlatent_broadcast", "structure", "dtype", "is_template_graph", "randomize_noise",
+    "is_training", "is_validation", "truncation_psi_val", "truncation_cutoff_val", "components",
+    "force_clean_graph", "num_gpus", "fused_modconv", "return_dlatents",
+})
+
+
+@dataclasses.dataclass(frozen=True)
+class PickleFormat:
+    """How one family's official TF networks are named and map onto ours.
+
+    Args:
+        generator_func, discriminator_func: `build_func_name` of the official G (and Gs) and D.
+        component_funcs: {component name: build_func_name} of the generator's components.
+        generator_targets, discriminator_targets: `fn(our network) -> {official variable name:
+            (our variable, transform or None)}`.
+        tuple_keys: config fields stored as lists in the kwargs (filters), made tuples.
+        architecture_keys: {"G": field, "D": field} receiving the official `architecture`
+            kwarg of that network (empty: the family has no such kwarg).
+        func_keys: {kwarg: build_func_name} kwargs naming sub-network build functions, which
+            must name this family's.
+    """
+
+    generator_func: str
+    discriminator_func: str
+    component_funcs: dict
+    generator_targets: Callable
+    discriminator_targets: Callable
+    tuple_keys: tuple = ()
+    architecture_keys: dict = dataclasses.field(default_factory=dict)
+    func_keys: dict = dataclasses.field(default_factory=dict)
 
 
 def nchw_to_nhwc_const(a):
@@ -71,3 +117,90 @@ def assign_variables(targets, variables, where):
                 f"{where}: shape mismatch for {name}: pickle {value.shape}, ours {tuple(var.shape)}"
             )
         var.assign(value)
+
+
+def weight_and_bias(targets, scope, layer):
+    """Adds the targets `{scope}/weight` and `{scope}/bias` of a layer with both."""
+    targets[f"{scope}/weight"] = (layer.weight, None)
+    targets[f"{scope}/bias"] = (layer.bias, None)
+
+
+def config_from_static_kwargs(family, static_kwargs, network="G", where="pickle"):
+    """Our config of `family` (a `tf_stylegan.families.NetworkFamily`) from an official
+    network's `static_kwargs`.
+
+    Args:
+        family: the family whose official network the kwargs belong to.
+        static_kwargs: dict. The build function's keyword arguments.
+        network: "G" or "D": whose `architecture` kwarg the kwargs hold.
+        where: str. Names the file in error messages.
+
+    Keys that are missing keep our config's defaults, the family's official values (released
+    StyleGAN2 config-F pickles carry only `num_channels`, `resolution` and `label_size`).
+    """
+    if network not in ("G", "D"):
+        raise ValueError(f"`network` must be 'G' or 'D'. Received: network={network!r}")
+    fmt = family.pickles
+    fields = {f.name for f in dataclasses.fields(family.config_class)}
+    kwargs = {}
+    for key, value in static_kwargs.items():
+        if key == "architecture" and fmt.architecture_keys:
+            kwargs[fmt.architecture_keys[network]] = value
+        elif key in fields and key not in fmt.architecture_keys.values():
+            kwargs[key] = tuple(value) if key in fmt.tuple_keys else value
+        elif key in fmt.func_keys:
+            if value != fmt.func_keys[key]:
+                raise UserError(
+                    f"{where}: unsupported {key}={value!r}: only {fmt.func_keys[key]!r} "
+                    f"({family.name}) networks are supported."
+                )
+        elif key in ("nonlinearity", "mapping_nonlinearity"):
+            if value != "lrelu":
+                raise UserError(f"{where}: unsupported {key}={value!r} (only 'lrelu').")
+        elif key not in IGNORED_KEYS:
+            raise UserError(f"{where}: unsupported static kwarg {key}={value!r}.")
+    try:
+        return family.config_class(**kwargs)
+    except UserError as e:  # the config's own validation: say which file it came from
+        raise UserError(f"{where}: {e}") from None
+
+
+def _check_build_func(net, expected, family, where):
+    if net.build_func_name != expected:
+        raise UserError(
+            f"{where}: network {net.name!r} was built by {net.build_func_name!r}; a "
+            f"{family.name} pickle has {expected!r} here."
+        )
+
+
+def convert_network(family, net, network, where="pickle"):
+    """Our network of `family` from one official network (`OfficialNetwork`) with its weights.
+
+    Args:
+        family: `tf_stylegan.families.NetworkFamily` of the official network.
+        net: the official network (G or Gs for network "G", D for "D").
+        network: "G" or "D".
+        where: str. Names the file in error messages.
+    """
+    fmt = family.pickles
+    if network == "G":
+        _check_build_func(net, fmt.generator_func, family, where)
+        for comp_name, func in fmt.component_funcs.items():
+            if comp_name in net.components:
+                _check_build_func(net.components[comp_name], func, family, where)
+        model = family.generator_class(config_from_static_kwargs(family, net.static_kwargs, "G",
+                                                                 where), name=net.name)
+        targets, variables = fmt.generator_targets(model), generator_variables(net, where)
+    else:
+        _check_build_func(net, fmt.discriminator_func, family, where)
+        model = family.discriminator_class(
+            config_from_static_kwargs(family, net.static_kwargs, "D", where), name=net.name)
+        targets, variables = fmt.discriminator_targets(model), dict(net.variables)
+    assign_variables(targets, variables, f"{where}:{net.name}")
+    return model
+
+
+def convert_networks(family, G_net, D_net, Gs_net, where="pickle"):
+    """Our `(G, D, Gs)` from the official `(G, D, Gs)` of a pickle of `family`."""
+    return (convert_network(family, G_net, "G", where), convert_network(family, D_net, "D", where),
+            convert_network(family, Gs_net, "G", where))

@@ -5,26 +5,20 @@ import math
 import keras
 import tensorflow as tf
 
-from tf_stylegan.layers import (
-    Blur2D,
-    EqualizedConv2D,
-    EqualizedDense,
-    MinibatchStddev,
-    downscale2d,
-    lerp_clip,
-)
+from tf_stylegan.layers import Blur2D, EqualizedConv2D, EqualizedDense, downscale2d, lerp_clip
 from tf_stylegan.networks._base import ConfigModel
+from tf_stylegan.networks.discriminator_head import DiscriminatorHead
 from tf_stylegan.networks.synthesis import _is_one, check_resolution
 
 
 @keras.saving.register_keras_serializable(package="tf_stylegan")
-class Discriminator(ConfigModel):
+class Discriminator(DiscriminatorHead, ConfigModel):
     """Scores images as real (high) or fake (low), at any level of progressive growing.
 
     FromRGB (1x1 conv + lrelu) at the input resolution, then per resolution a 3x3 conv and a
-    blur + 3x3 down-conv (fused at >= 128 px), down to 4x4: minibatch stddev, a 3x3 conv, dense
-    8192 -> 512 and a linear dense to max(label_size, 1) outputs. With labels, the score is the
-    output picked by the one-hot label (official projection: `sum(scores * labels, axis=1)`).
+    blur + 3x3 down-conv (fused at >= 128 px), down to 4x4, then the `DiscriminatorHead`:
+    minibatch stddev, a 3x3 conv, dense 8192 -> 512 and a linear dense to max(label_size, 1)
+    outputs, the label's column scoring a conditional image.
 
     The resolution is taken from the images; during a fade-in the first block's output is
     blended with `FromRGB(downscale(images))` at the next lower resolution by `alpha`.
@@ -71,20 +65,13 @@ class Discriminator(ConfigModel):
             self.conv1_down.append(conv(nf(k - 2), (None, size, size, nf(k - 1)),
                                         resample="down", fused=cfg.uses_fused(size),
                                         name=f"conv{size}x{size}_down"))
-        # 4x4 head.
-        self.mbstd = None
-        channels = nf(1)
-        if cfg.mbstd_group_size > 1:
-            self.mbstd = MinibatchStddev(cfg.mbstd_group_size, cfg.mbstd_num_features,
-                                         name="minibatch_stddev", dtype=policy)
-            channels += cfg.mbstd_num_features
-        self.conv4x4 = conv(nf(1), (None, 4, 4, channels), name="conv4x4")
-        self.dense0 = EqualizedDense(nf(0), gain=math.sqrt(2), use_wscale=cfg.use_wscale,
-                                     activation="lrelu", name="dense0", dtype=policy)
-        self.dense0.build((None, 16 * nf(1)))
-        self.dense1 = EqualizedDense(max(cfg.label_size, 1), gain=1.0,
-                                     use_wscale=cfg.use_wscale, name="dense1", dtype=policy)
-        self.dense1.build((None, nf(0)))
+        # The 4x4 head (equalized layers: the gain is in the weight).
+        self.build_head(
+            conv(nf(1), (None, 4, 4, self.head_channels()), name="conv4x4"),
+            EqualizedDense(nf(0), gain=math.sqrt(2), use_wscale=cfg.use_wscale,
+                           activation="lrelu", name="dense0", dtype=policy),
+            EqualizedDense(max(cfg.label_size, 1), gain=1.0, use_wscale=cfg.use_wscale,
+                           name="dense1", dtype=policy))
         self.built = True
 
     def _block(self, x, k):
@@ -95,12 +82,7 @@ class Discriminator(ConfigModel):
 
     def call(self, images, labels=None, alpha=1.0):
         cfg = self.config
-        if images.shape.rank != 4 or images.shape[1] != images.shape[2] \
-                or images.shape[3] != cfg.num_channels:
-            raise ValueError(
-                f"Discriminator expects NHWC images [N, r, r, {cfg.num_channels}]. "
-                f"Received: shape={images.shape}"
-            )
+        self.check_images(images)
         res_log2 = check_resolution(images.shape[1], cfg)
         img = tf.cast(images, self.compute_dtype)
         x = self.from_rgb[res_log2 - 2](img)
@@ -109,16 +91,4 @@ class Discriminator(ConfigModel):
             if k == res_log2 and not _is_one(alpha):
                 old = self.from_rgb[k - 3](downscale2d(img))
                 x = lerp_clip(old, x, alpha)
-        if self.mbstd is not None:
-            x = self.mbstd(x)
-        x = self.conv4x4(x)  # [N, 4, 4, nf(1)]
-        # The official dense layer flattens NCHW: keep its row order (channel-major).
-        x = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [-1, 16 * cfg.nf(1)])
-        x = self.dense1(self.dense0(x))
-        if cfg.label_size:
-            if labels is None:
-                raise ValueError(
-                    f"This network is conditional (label_size={cfg.label_size}): pass labels."
-                )
-            x = tf.reduce_sum(x * tf.cast(labels, x.dtype), axis=1, keepdims=True)
-        return x
+        return self.head(x, labels)

@@ -7,14 +7,14 @@ import keras
 import tensorflow as tf
 
 from tf_stylegan.config import StyleGAN2Config
-from tf_stylegan.errors import UserError
-from tf_stylegan.layers import EqualizedDense, FirConv2D, MinibatchStddev, downsample_2d
+from tf_stylegan.layers import EqualizedDense, FirConv2D, downsample_2d
 from tf_stylegan.networks._base import ConfigModel
+from tf_stylegan.networks.discriminator_head import DiscriminatorHead
 from tf_stylegan.networks.stylegan2.synthesis import check_full_resolution
 
 
 @keras.saving.register_keras_serializable(package="tf_stylegan")
-class StyleGAN2Discriminator(ConfigModel):
+class StyleGAN2Discriminator(DiscriminatorHead, ConfigModel):
     """Scores images as real (high) or fake (low), official `D_stylegan2`.
 
     Every layer has gain 1 in its weight and sqrt(2) after its leaky ReLU. For each resolution
@@ -26,9 +26,9 @@ class StyleGAN2Discriminator(ConfigModel):
       - "orig": the same without the skips;
       - "skip": a `FromRGB` at every resolution added to the features, the image
         FIR-downsampled (`downsample_2d`) from level to level, and a last one at 4x4.
-    Then the head at 4x4: minibatch stddev, 3x3 conv, dense 16*nf(1) -> nf(0) on the NCHW
-    flattened features, and the linear `Output` dense to max(label_size, 1). With labels the
-    score is the output picked by the one-hot label (`sum(out * labels, axis=1)`).
+    Then the `DiscriminatorHead` at 4x4: minibatch stddev, 3x3 conv, dense 16*nf(1) -> nf(0) on
+    the NCHW flattened features, and the linear `Output` dense to max(label_size, 1), the
+    label's column scoring a conditional image.
 
     Args:
         config: StyleGAN2Config.
@@ -43,6 +43,7 @@ class StyleGAN2Discriminator(ConfigModel):
     """
 
     config_class = StyleGAN2Config
+    OUTPUT_ATTRIBUTE = "output_dense"
 
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
@@ -79,30 +80,17 @@ class StyleGAN2Discriminator(ConfigModel):
             if arch == "resnet":
                 self.skips.append(conv(nf(r - 2), shape, 1, f"skip{size}x{size}",
                                        resample="down", use_bias=False))
-        # 4x4 head.
-        self.mbstd = None
-        channels = nf(1)
-        if cfg.mbstd_group_size > 1:
-            self.mbstd = MinibatchStddev(cfg.mbstd_group_size, cfg.mbstd_num_features,
-                                         name="minibatch_stddev", dtype=policy)
-            channels += cfg.mbstd_num_features
-        self.conv4x4 = conv(nf(1), (None, 4, 4, channels), 3, "conv4x4", activation="lrelu")
-        self.dense0 = EqualizedDense(nf(0), gain=1.0, activation="lrelu", act_gain=math.sqrt(2),
-                                     name="dense0", dtype=policy)
-        self.dense0.build((None, 16 * nf(1)))
-        self.output_dense = EqualizedDense(max(cfg.label_size, 1), gain=1.0, name="output",
-                                           dtype=policy)
-        self.output_dense.build((None, nf(0)))
+        # The 4x4 head (gain 1 in the weights, sqrt(2) after the activation).
+        self.build_head(
+            conv(nf(1), (None, 4, 4, self.head_channels()), 3, "conv4x4", activation="lrelu"),
+            EqualizedDense(nf(0), gain=1.0, activation="lrelu", act_gain=math.sqrt(2),
+                           name="dense0", dtype=policy),
+            EqualizedDense(max(cfg.label_size, 1), gain=1.0, name="output", dtype=policy))
         self.built = True
 
     def call(self, images, labels=None, alpha=1.0):
         cfg = self.config
-        res = cfg.resolution
-        if images.shape.rank != 4 or tuple(images.shape[1:]) != (res, res, cfg.num_channels):
-            raise UserError(
-                f"StyleGAN2Discriminator expects NHWC images [N, {res}, {res}, "
-                f"{cfg.num_channels}]. Received: shape={images.shape}"
-            )
+        self.check_images(images, cfg.resolution)
         check_full_resolution(cfg, alpha=alpha)
         arch = cfg.d_architecture
         y = tf.cast(images, self.compute_dtype)
@@ -122,16 +110,4 @@ class StyleGAN2Discriminator(ConfigModel):
             x = t if x is None else x + t
         elif x is None:  # a 4x4 network: the top FromRGB is the 4x4 one
             x = self.from_rgb[0](y)
-        if self.mbstd is not None:
-            x = self.mbstd(x)
-        x = self.conv4x4(x)  # [N, 4, 4, nf(1)]
-        # The official dense layer flattens NCHW: keep its row order (channel-major).
-        x = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [-1, 16 * cfg.nf(1)])
-        x = self.output_dense(self.dense0(x))
-        if cfg.label_size:
-            if labels is None:
-                raise UserError(
-                    f"This network is conditional (label_size={cfg.label_size}): pass labels."
-                )
-            x = tf.reduce_sum(x * tf.cast(labels, x.dtype), axis=1, keepdims=True)
-        return x
+        return self.head(x, labels)

@@ -6,10 +6,9 @@ images shown so far: it sets the level, the fade-in alpha, the global minibatch 
 rates, and Adam is reset whenever `Schedule.lod_key` changes (official `reset_opt_for_new_lod`;
 StyleGAN2 does not grow, its lod stays 0). Steps (`training/step.py`) run until the tick's kimg is
 reached, each with the lazy regularization phases its index calls for (StyleGAN2); at each tick
-boundary (the only host syncs) the loop prints a status line, appends the tick's statistics to
-stats.jsonl and the event file, writes a grid of Gs images every `image_snapshot_ticks`, a network
-snapshot (and the configured metrics) every `network_snapshot_ticks`, at tick 1 and at the end, and
-a resumable checkpoint every `checkpoint_ticks`. More than `max_nonfinite_steps` consecutive
+boundary (the only host syncs) `training/tick_report.py` reports the tick (the status line,
+stats.jsonl, the event file, image grids, network snapshots and metrics), and the loop writes a
+resumable checkpoint every `checkpoint_ticks`. More than `max_nonfinite_steps` consecutive
 skipped steps stop the run (`NonFiniteError`), keeping the last good checkpoint.
 
 All randomness is stateless: a step is seeded by (run seed, step), the data order by (run seed,
@@ -20,10 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import resource
 import time
 
-import numpy as np
 import tensorflow as tf
 
 from data.reader import TFRecordDataset
@@ -34,12 +31,13 @@ from .checkpoint import RunCheckpoint, TrainState, checkpoint_values, latest_che
 from .config import TrainingConfig
 from .distribute import is_chief, make_strategy
 from .networks import Networks
-from .precision import check_xla, describe, resolve
+from .precision import check_xla, resolve
 from .run_dir import RunDir
 from .schedule import training_schedule
 from .step import TrainStep
 from .stylegan2_losses import StyleGAN2Losses
 from .stylegan_losses import StyleGANLosses
+from .tick_report import TickReporter
 
 __all__ = ["LOSSES", "NonFiniteError", "Trainer"]
 
@@ -49,10 +47,6 @@ LOSSES = {"stylegan": StyleGANLosses, "stylegan2": StyleGAN2Losses}
 
 class NonFiniteError(RuntimeError):
     """Too many consecutive training steps had non-finite losses or gradients."""
-
-
-def _peak_rss_gb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KB on Linux
 
 
 class Trainer:
@@ -111,7 +105,6 @@ class Trainer:
 
         self._iter = None
         self._iter_key = None
-        self._summary = None
         self._metric_opts = self._check_metrics(cfg)
         self._sync_host_counters()
 
@@ -299,51 +292,6 @@ class Trainer:
                 self.log(f"{name} failed at kimg {self.nimg / 1000:.1f}: "
                          f"{type(e).__name__}: {e}")
 
-    # -- Image grids ------------------------------------------------------------------------------
-    def grid_size(self):
-        """(columns, rows) of the image grids: the config's, or the family's official layout
-        (`grid_pixels`: '4k' for StyleGAN, '8k' for StyleGAN2, NVlabs/stylegan2
-        run_training.py `grid='8k'`)."""
-        if self.cfg.grid_size:
-            return tuple(self.cfg.grid_size)
-        r = self.net_cfg.resolution
-        w, h = self.cfg.network_family.grid_pixels
-        return (int(np.clip(w // r, 7, 32)), int(np.clip(h // r, 4, 32)))
-
-    def _grid_setup(self):
-        gw, gh = self.grid_size()
-        n = gw * gh
-        reals, labels = [], []
-        # The first records (dataset_tool shuffles at creation); no shuffle buffer to fill.
-        pipeline = self.dataset.iterate(self.net_cfg.resolution, min(n, 256), shuffle=False,
-                                        repeat=True, drop_remainder=False)
-        for x, y in pipeline:
-            reals.append(x.numpy())
-            labels.append(y.numpy())
-            if sum(len(b) for b in reals) >= n:
-                break
-        self.grid_reals = np.concatenate(reals)[:n]
-        self.grid_labels = np.concatenate(labels)[:n]
-        rng = np.random.RandomState(self.cfg.seed)
-        self.grid_latents = rng.randn(n, self.net_cfg.latent_size).astype(np.float32)
-
-    def generate_grid(self, resolution, alpha, batch=64):
-        """Gs images of the fixed grid latents (no truncation, const noise), float32 in about
-        [-1, 1] at full resolution."""
-        out = []
-        labels = self.grid_labels if self.net_cfg.label_size else None
-        for i in range(0, len(self.grid_latents), batch):
-            z = tf.constant(self.grid_latents[i:i + batch])
-            lab = None if labels is None else tf.constant(labels[i:i + batch])
-            img = self.networks.Gs(z, lab, truncation_psi=1.0, noise="const",
-                                   resolution=resolution, alpha=float(alpha))
-            out.append(tf.cast(img, tf.float32).numpy())
-        images = np.concatenate(out)
-        factor = self.net_cfg.resolution // resolution
-        if factor > 1:  # nearest upscale, as the official networks output full resolution
-            images = images.repeat(factor, axis=1).repeat(factor, axis=2)
-        return images
-
     # -- The run ----------------------------------------------------------------------------------
     def train(self, resume=None, snapshot=None):
         """Runs (or continues) training to `cfg.total_kimg`, writing the run directory.
@@ -367,25 +315,8 @@ class Trainer:
             self.log(f"Resumed from {prefix} at kimg {self.nimg / 1000:.1f} (tick "
                      f"{int(self.state.tick.numpy())}, lod_key {list(self._lod_key)}){restored}")
         self._sync_host_counters()
-        run_dir = self.run_dir
-        if run_dir is not None:
-            self._summary = tf.summary.create_file_writer(run_dir.path)
-            if resume:  # drop the ticks written after the checkpoint (they will be redone)
-                run_dir.truncate_stats(self.nimg / 1000)
-        self._grid_setup()
-        grid = self.grid_size()
-        if run_dir is not None:
-            run_dir.save_grid("reals.png", self.grid_reals, grid)
-            if not resume:
-                s = self.schedule()
-                run_dir.save_grid(run_dir.fakes_name(self.nimg),
-                                  self.generate_grid(s.resolution, s.alpha), grid)
-        self.log(f"Training for {cfg.total_kimg:g} kimg on {self.num_replicas} replica(s); "
-                 f"dataset {self.dataset.tfrecord_dir} ({self.dataset.num_images} images, "
-                 f"{self.net_cfg.resolution}x{self.net_cfg.resolution}x"
-                 f"{self.net_cfg.num_channels}, {self.net_cfg.label_size} labels)")
-        if self.networks.precision:
-            self.log(describe(self.networks.precision))
+        reporter = TickReporter(self)
+        reporter.begin(resumed=bool(resume))
 
         total_nimg = int(round(cfg.total_kimg * 1000))
         start_time = tick_start_time = time.time()
@@ -423,61 +354,12 @@ class Trainer:
             self.state.tick.assign(tick)
             now = time.time()
             self.state.train_time.assign(train_time0 + now - start_time)
-            record = self._tick_record(tick, sched, now - tick_start_time,
-                                       (self.nimg - tick_start_nimg) / 1000.0)
-            self.log(_status_line(record))
-            if run_dir is not None:
-                self._write_tick(record, sched, tick, done)
+            reporter.tick(tick, sched, now - tick_start_time,
+                          (self.nimg - tick_start_nimg) / 1000.0, done)
             tick_start_nimg = self.nimg
             self.state.tick_start_nimg.assign(tick_start_nimg)
             if self.manager is not None and (tick % cfg.checkpoint_ticks == 0 or done):
                 self.manager.save(checkpoint_number=self._step_count)
             tick_start_time = time.time()
-        if run_dir is not None:
-            run_dir.plot_curves()
-            run_dir.mark_finished(self.nimg)
+        reporter.end()
         return self
-
-    def _tick_record(self, tick, sched, tick_time, tick_kimg):
-        """The stats.jsonl line of a tick: progress, timing, memory and the step statistics
-        (means over the tick's applied steps)."""
-        return {
-            "tick": tick, "kimg": self.nimg / 1000.0, "resolution": sched.resolution,
-            "lod": sched.lod, "alpha": sched.alpha, "minibatch": sched.minibatch,
-            "G_lrate": sched.G_lrate, "D_lrate": sched.D_lrate,
-            "sec_per_tick": tick_time, "sec_per_kimg": tick_time / max(tick_kimg, 1e-9),
-            "Timing/img_per_sec": tick_kimg * 1000 / max(tick_time, 1e-9),
-            "total_sec": float(self.state.train_time.numpy()),
-            "peak_rss_gb": _peak_rss_gb(),
-            "nonfinite_steps": int(self.state.nonfinite_total.numpy()),
-            **self.step.totals.read_means(),
-        }
-
-    def _write_tick(self, record, sched, tick, done):
-        """stats.jsonl, the event file, and the image grid / snapshot / metrics when due."""
-        cfg, run_dir = self.cfg, self.run_dir
-        run_dir.append_stats(record)
-        with self._summary.as_default(step=self.nimg):
-            for key, value in record.items():
-                if key != "tick" and isinstance(value, (int, float)):
-                    tf.summary.scalar(key if "/" in key else f"Progress/{key}", value)
-        if tick % cfg.image_snapshot_ticks == 0 or done:
-            grid = run_dir.save_grid(run_dir.fakes_name(self.nimg),
-                                     self.generate_grid(sched.resolution, sched.alpha),
-                                     self.grid_size())
-            with self._summary.as_default(step=self.nimg):
-                tf.summary.image("fakes", grid[None])
-        self._summary.flush()
-        if tick % cfg.network_snapshot_ticks == 0 or done or tick == 1:
-            path = run_dir.snapshot_path(self.nimg)
-            self.save_snapshot(path)
-            self.evaluate_metrics(path)
-
-
-def _status_line(record):
-    return (f"tick {record['tick']:<5d} kimg {record['kimg']:<8.1f} "
-            f"res {record['resolution']:<4d} alpha {record['alpha']:<5.3f} "
-            f"minibatch {record['minibatch']:<4d} sec/tick {record['sec_per_tick']:<6.1f} "
-            f"sec/kimg {record['sec_per_kimg']:<7.2f} img/s {record['Timing/img_per_sec']:<7.1f} "
-            f"mem {record['peak_rss_gb']:.2f}GB G {record['Loss/G']:.3f} D {record['Loss/D']:.3f}"
-            + (f" skipped {record['nonfinite_steps']}" if record["nonfinite_steps"] else ""))

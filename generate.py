@@ -184,7 +184,7 @@ def images(network_path, seeds, truncation_psi, truncation_cutoff, noise, class_
     from tqdm.auto import tqdm
 
     from apps.generation import generate_images, make_labels, seed_inputs
-    from apps.image_files import save_image
+    from data.image_files import save_png
     from tf_stylegan.images import image_grid
 
     Gs = _load_Gs(network_path)
@@ -196,11 +196,11 @@ def images(network_path, seeds, truncation_psi, truncation_cutoff, noise, class_
         image = generate_images(
             Gs, z, make_labels(cfg, 1, label_vec), truncation_psi=truncation_psi,
             truncation_cutoff=truncation_cutoff, noise=image_noise, seed=seed)[0]
-        save_image(image, os.path.join(outdir, f"seed{seed:04d}.png"))
+        save_png(os.path.join(outdir, f"seed{seed:04d}.png"), image)
         if grid:
             results.append(image)
     if grid:
-        save_image(image_grid(np.stack(results)), os.path.join(outdir, "grid.png"))
+        save_png(os.path.join(outdir, "grid.png"), image_grid(np.stack(results)))
     click.echo(f"Wrote {len(seeds)} image(s){' and grid.png' if grid else ''} to {outdir}")
 
 # --- figures --------------------------------------------------------------------------------
@@ -463,7 +463,7 @@ def _project_target(projector, target, out, num_steps, seed, save_video, desc):
 
     from apps import projector as proj_lib
     from apps.video import write_animation
-    from data.images import save_png
+    from data.image_files import save_png
     from tf_stylegan.files import atomic_write
     from tf_stylegan.images import to_uint8
 
@@ -501,7 +501,7 @@ def _images_from_projected_w(network_path, path, outdir, **other_options):
     import numpy as np
 
     from apps import projector as proj_lib
-    from data.images import save_png
+    from data.image_files import save_png
     from tf_stylegan.images import to_uint8
 
     given = [f"--{k.replace('_', '-')}" for k, v in other_options.items() if v is not None]

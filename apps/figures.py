@@ -26,7 +26,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from apps.generation import generate_images, make_labels, synthesize, z_from_seed, z_from_seeds
-from apps.image_files import save_image, to_pil
+from data.image_files import save_png, to_pil
 from tf_stylegan.errors import UserError
 from tf_stylegan.families import family_of
 from tf_stylegan.images import to_uint8
@@ -306,6 +306,6 @@ def make_figures(Gs, outdir, figures=(2, 3, 4, 5, 8), labels=None, progress=True
     paths = {}
     for number in figures:
         name, fn = available[number]
-        paths[number] = save_image(fn(Gs, labels=labels, progress=progress),
-                                   os.path.join(outdir, name))
+        paths[number] = save_png(os.path.join(outdir, name),
+                                 fn(Gs, labels=labels, progress=progress))
     return paths

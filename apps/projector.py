@@ -46,7 +46,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from data.images import decode_image
+from data.image_files import decode_image
 from metrics.lpips import LPIPS_ENV, MIN_SIZE, load_lpips, resolve_lpips_path
 from tf_stylegan.errors import UserError
 from tf_stylegan.files import atomic_path
@@ -412,7 +412,7 @@ def load_lpips_weights(path=None):
 def load_target(path, resolution: int, channels: int, transform: str = "center-crop"):
     """A target image file fitted to the network: uint8 [resolution, resolution, channels].
 
-    Decoded and converted as `dataset_tool.py` does (`data.images.decode_image`: gray / RGBA /
+    Decoded and converted as `dataset_tool.py` does (`data.image_files.decode_image`: gray / RGBA /
     palette conversion, then `transform` center-crop, pad or stretch to `resolution`).
     """
     path = os.fspath(path)

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from apps.image_files import to_pil
+from data.image_files import to_pil
 from tf_stylegan.errors import UserError
 from tf_stylegan.files import atomic_path
 

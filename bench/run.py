@@ -124,8 +124,8 @@ def _emit(record: dict) -> None:
 
 def _make_trainer(spec, precision, xla, levels):
     from data.reader import TFRecordDataset
-    from training.config import TrainingConfig
     from training.loop import Trainer
+    from training.training_config import TrainingConfig
 
     ws = widths_spec(spec["widths"])
     ds = TFRecordDataset(spec["dataset"])

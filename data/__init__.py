@@ -3,7 +3,7 @@
 One concept per module:
 
 - `data.records`: the record format (Example encoding/decoding, the pyramid, file names).
-- `data.images`: decoding image files, mode conversion, fitting to a size, saving a PNG.
+- `data.image_files`: decoding image files, mode conversion, fitting to a size, writing PNGs.
 - `data.labels`: label rows (one-hot, labels files, subfolder classes, `.labels` files).
 - `data.writer`: `TFRecordExporter` and the threaded `write_dataset` / `write_arrays`.
 - `data.sources`: the `create_*` builders behind `dataset_tool.py` (image folders, MNIST, ...).

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from tf_stylegan.images import image_grid
 
-from .images import save_png
+from .image_files import save_png
 from .reader import TFRecordDataset, read_images
 
 __all__ = ["compare_datasets", "dataset_info", "extract_images", "format_info", "save_grid"]

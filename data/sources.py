@@ -21,7 +21,7 @@ import PIL.Image
 
 from tf_stylegan.errors import UserError
 
-from .images import (
+from .image_files import (
     IMAGE_EXTENSIONS,
     TRANSFORMS,
     BadImageError,

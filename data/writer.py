@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from tf_stylegan.errors import UserError
 
-from .images import BadImageError, check_image_array
+from .image_files import BadImageError, check_image_array
 from .records import classes_file_name, encode_pyramid, labels_file_name, level_file_name
 
 __all__ = ["SHUFFLE_SEED", "Item", "TFRecordExporter", "WriteResult", "check_output_dir",

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 import run_training
 from tests.training.tiny_training import make_tiny_dataset
 from tf_stylegan.errors import UserError
-from training.config import list_presets, load_config
+from training.training_config import list_presets, load_config
 
 EXPECTED_PRESETS = {"ffhq", "ffhq512", "ffhq256", "celebahq", "lsun-bedroom", "lsun-car",
                     "lsun-cat", "config-b", "config-c", "config-d", "config-e", "config-f",

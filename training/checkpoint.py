@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from tf_stylegan.errors import UserError
 
-from .networks import optimizer_variables, variables_by_name
+from .trained_networks import optimizer_variables, variables_by_name
 
 __all__ = ["RunCheckpoint", "TrainState", "checkpoint_values", "latest_checkpoint"]
 
@@ -79,7 +79,7 @@ def checkpoint_values(networks, state: TrainState, loss_scale,
     """Everything a checkpoint holds, keyed by the name it is stored under.
 
     Args:
-        networks: training.networks.Networks (G, D, Gs, G_opt, D_opt).
+        networks: training.trained_networks.Networks (G, D, Gs, G_opt, D_opt).
         state: TrainState.
         loss_scale: training.step.DynamicLossScale (saved even when unused, so a run can be
             resumed with another precision).

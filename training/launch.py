@@ -20,11 +20,11 @@ from tf_stylegan.errors import UserError
 
 from . import losses
 from .checkpoint import latest_checkpoint
-from .config import CONFIG_DIR, TrainingConfig, load_config
 from .distribute import is_chief, make_strategy
 from .loop import Trainer
 from .run_dir import RunDir
 from .schedule import schedule_table
+from .training_config import CONFIG_DIR, TrainingConfig, load_config
 
 __all__ = ["create_run_dir", "describe", "find_resume_dir", "run"]
 

@@ -28,9 +28,7 @@ from tf_stylegan.errors import UserError
 from tf_stylegan.snapshot import load_snapshot, save_snapshot
 
 from .checkpoint import RunCheckpoint, TrainState, checkpoint_values, latest_checkpoint
-from .config import TrainingConfig
 from .distribute import is_chief, make_strategy
-from .networks import Networks
 from .precision import check_xla, resolve
 from .run_dir import RunDir
 from .schedule import training_schedule
@@ -38,6 +36,8 @@ from .step import TrainStep
 from .stylegan2_losses import StyleGAN2Losses
 from .stylegan_losses import StyleGANLosses
 from .tick_report import TickReporter
+from .trained_networks import Networks
+from .training_config import TrainingConfig
 
 __all__ = ["LOSSES", "NonFiniteError", "Trainer"]
 
@@ -62,7 +62,7 @@ class Trainer:
         log: callable(str) for status lines.
 
     Attributes:
-        networks: training.networks.Networks (G, D, Gs, G_opt, D_opt).
+        networks: training.trained_networks.Networks (G, D, Gs, G_opt, D_opt).
         step: training.step.TrainStep (the traced steps, their statistics and loss scales).
         state: training.checkpoint.TrainState (counters, saved in checkpoints).
         nimg: int. Images shown so far, the host's copy of `state.cur_nimg` (synced at ticks).

@@ -24,6 +24,7 @@ import sys
 import numpy as np
 import yaml
 
+from data.image_files import save_png
 from tf_stylegan.errors import UserError
 from tf_stylegan.files import append_jsonl, atomic_path, atomic_write, read_jsonl
 from tf_stylegan.images import image_grid, to_uint8
@@ -115,15 +116,12 @@ def save_image_grid(path, images, grid_size) -> np.ndarray:
     `rint((x + 1) * 127.5)` (`misc.convert_to_pil_image`); the two differ by one level only where
     `(x + 1) * 127.5` is exactly n + 0.5 with n even (rint rounds those half-way values to even).
     """
-    import PIL.Image
-
     images = np.asarray(images)
     if images.dtype != np.uint8:
         images = np.asarray(to_uint8(images))
     columns, rows = grid_size
     grid = image_grid(images, columns, rows)
-    with atomic_path(path) as tmp:
-        PIL.Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(tmp, format="PNG")
+    save_png(path, grid)
     return grid
 
 

@@ -221,7 +221,7 @@ PRESETS: Mapping[str, ScheduleConfig] = types.MappingProxyType({
 
 # The schedule of the official StyleGAN2 run_training.py (configs E and F, every GPU count): no
 # growing, global minibatch 32 (`minibatch_size_base`), learning rates 0.002 before the
-# lazy-regularization rescaling (training/config.py), ticks of 4-28 kimg by resolution.
+# lazy-regularization rescaling (training/training_config.py), ticks of 4-28 kimg by resolution.
 STYLEGAN2 = ScheduleConfig(
     lod_initial_resolution=None,
     minibatch_base=32,

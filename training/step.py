@@ -39,8 +39,8 @@ import tensorflow as tf
 
 from tf_stylegan import rng
 
-from .networks import variables_by_name
 from .precision import ONEDNN_BFLOAT16, step_scope
+from .trained_networks import variables_by_name
 
 __all__ = ["DynamicLossScale", "ReplicaBatch", "ScopedFunction", "StepTotals", "TrainStep"]
 
@@ -189,7 +189,7 @@ class TrainStep:
     rounds).
 
     Args:
-        networks: training.networks.Networks.
+        networks: training.trained_networks.Networks.
         losses: StyleGANLosses or StyleGAN2Losses.
         strategy: tf.distribute.Strategy.
         state: training.checkpoint.TrainState (its `nonfinite_total` counts skipped steps).

@@ -49,7 +49,7 @@ class StyleGAN2Losses(StyleGANLosses):
     Args:
         cfg: TrainingConfig of family "stylegan2" (r1_gamma, pl_*, *_reg_interval,
             minibatch_gpu).
-        networks: training.networks.Networks of StyleGAN2 networks.
+        networks: training.trained_networks.Networks of StyleGAN2 networks.
         dataset_labels: [num_images, label_size] array of the dataset's labels (random rows of
             it condition G's fakes, as officially); ignored without labels.
         strategy: the run's tf.distribute.Strategy (`pl_mean` is created in its scope).

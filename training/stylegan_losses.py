@@ -43,7 +43,7 @@ class StyleGANLosses:
 
     Args:
         cfg: TrainingConfig (loss, r1_gamma, wgan_*).
-        networks: training.networks.Networks.
+        networks: training.trained_networks.Networks.
         dataset_labels: [num_images, label_size] array of the dataset's labels (G's labels are
             random rows of it, as the official G loss draws them); ignored without labels.
         strategy: the run's tf.distribute.Strategy (StyleGAN's losses keep no state of their

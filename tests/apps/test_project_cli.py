@@ -11,7 +11,7 @@ from PIL import Image
 
 import generate
 import tf_stylegan as sg
-from data.images import decode_image
+from data.image_files import decode_image
 from metrics.lpips import LPIPS_ENV, save_lpips_npz
 from tests.apps.tiny_networks import random_lpips, tiny_generator
 from tf_stylegan.images import to_uint8

@@ -10,7 +10,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from data.images import BadImageError
+from data.image_files import BadImageError
 from data.sources import (
     create_cifar10,
     create_from_hdf5,

@@ -15,8 +15,8 @@ import tensorflow as tf
 from tests.training.tiny_training import tiny_config
 from training.distribute import make_strategy
 from training.loop import Trainer
-from training.networks import variables_by_name
 from training.step import ReplicaBatch
+from training.trained_networks import variables_by_name
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -10,8 +10,8 @@ import tensorflow as tf
 from tests.training.tiny_training import make_tiny_dataset, tiny_config, tiny_stylegan2_config
 from training.distribute import make_strategy
 from training.loop import Trainer
-from training.networks import variables_by_name
 from training.step import ReplicaBatch
+from training.trained_networks import variables_by_name
 
 # The tiny G's variables of the 16x16 and 32x32 blocks (synthesis/epilogue4..7 are the four
 # layers of those two blocks); none of them is used below 16x16.

@@ -9,7 +9,7 @@ import tensorflow as tf
 from data.writer import write_arrays
 from tests.training.tiny_training import tiny_config
 from training.loop import Trainer
-from training.networks import variables_by_name
+from training.trained_networks import variables_by_name
 
 
 def _weights(model):

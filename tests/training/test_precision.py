@@ -24,10 +24,10 @@ import tensorflow as tf
 from tests.training.tiny_training import tiny_config, tiny_stylegan2_config
 from tf_stylegan.errors import UserError
 from training import precision
-from training.config import TrainingConfig
 from training.loop import Trainer
-from training.networks import variables_by_name
 from training.step import ScopedFunction
+from training.trained_networks import variables_by_name
+from training.training_config import TrainingConfig
 
 STEPS = 4
 EPS = dict(adam_epsilon=1e-3)

@@ -14,7 +14,7 @@ from data.writer import write_arrays
 from tests.training.tiny_training import tiny_stylegan2_config
 from training.distribute import make_strategy
 from training.loop import Trainer
-from training.networks import variables_by_name
+from training.trained_networks import variables_by_name
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -89,7 +89,7 @@ import numpy as np
 from data.writer import write_arrays
 from tests.training.tiny_training import tiny_stylegan2_config
 from training.loop import Trainer
-from training.networks import variables_by_name
+from training.trained_networks import variables_by_name
 cfg = tiny_stylegan2_config({data!r}, "same", **{equivalent!r})
 t = Trainer(cfg, progress=False)
 assert t.num_replicas == 2, t.num_replicas

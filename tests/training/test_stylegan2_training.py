@@ -8,10 +8,10 @@ import tensorflow as tf
 
 from tests.training.tiny_training import tiny_stylegan2_config
 from tf_stylegan.files import read_jsonl
-from training.config import load_config
 from training.launch import describe
 from training.loop import Trainer
-from training.networks import variables_by_name
+from training.trained_networks import variables_by_name
+from training.training_config import load_config
 
 
 def _weights(model, trainable_only=False):

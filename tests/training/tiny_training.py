@@ -5,7 +5,7 @@ import os
 import numpy as np
 
 from data.writer import write_arrays
-from training.config import TrainingConfig
+from training.training_config import TrainingConfig
 
 TINY_NETWORK = dict(fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16, mapping_fmaps=16,
                     mapping_layers=2)

@@ -1,4 +1,4 @@
-"""Dataset images: finding and decoding image files, converting modes, fitting a size, saving.
+"""Image files: finding and decoding them for datasets (modes, fitting a size), and writing PNGs.
 
 A dataset image is a uint8 array [C, H, W] with C in (1, 3) and H == W a power of two >= 4 (the
 checks of the official `dataset_tool.py`, `create_from_images`). Files are decoded with PIL and
@@ -20,7 +20,7 @@ from tf_stylegan.errors import UserError
 from tf_stylegan.files import atomic_path
 
 __all__ = ["IMAGE_EXTENSIONS", "RESAMPLE", "TRANSFORMS", "BadImageError", "channels_of_mode",
-           "check_image_array", "decode_image", "list_image_files", "save_png"]
+           "check_image_array", "decode_image", "list_image_files", "save_png", "to_pil"]
 
 IMAGE_EXTENSIONS = (
     ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm",
@@ -206,9 +206,23 @@ def decode_image(source, name: str, *, channels: int, expected_size=None, resolu
 # Saving.
 
 
-def save_png(path, image: np.ndarray) -> None:
-    """Saves a uint8 [H, W, C] image (C in 1, 3) as a PNG at `path`, atomically."""
+def to_pil(image) -> PIL.Image.Image:
+    """uint8 [H, W, C] -> PIL image; one channel gives mode "L", three "RGB"."""
     image = np.asarray(image)
-    image = image[..., 0] if image.shape[-1] == 1 else image
-    with atomic_path(path) as tmp:
-        PIL.Image.fromarray(image).save(tmp, format="PNG")
+    if image.ndim == 3 and image.shape[2] == 1:
+        return PIL.Image.fromarray(image[:, :, 0], "L")
+    return PIL.Image.fromarray(image, "RGB")
+
+
+def save_png(path, image):
+    """Writes a uint8 [H, W, C] image (C in 1, 3) or a PIL image as a PNG at `path`,
+    atomically (`atomic_path`). Returns `path`; raises `UserError` naming the file when it
+    cannot be written."""
+    path = os.fspath(path)
+    img = image if isinstance(image, PIL.Image.Image) else to_pil(image)
+    try:
+        with atomic_path(path) as tmp:
+            img.save(tmp, format="PNG")
+    except OSError as e:
+        raise UserError(f"{path}: cannot write the image ({e.strerror or e}).") from None
+    return path

@@ -5,7 +5,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from data.images import list_image_files
+from data.image_files import list_image_files
 from data.sources import create_from_images
 from tests.data.record_files import read_records, save
 

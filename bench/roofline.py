@@ -178,7 +178,7 @@ def _signature(op):
     return (names, inputs, _shape(op.outputs[0]), tuple(attrs))
 
 
-def _rebuild(op_type, signature, copies):
+def rebuild(op_type, signature, copies):
     """A tf.function running `copies` independent copies of the op (distinct inputs, so that
     none is merged with another), and its random inputs."""
     names, inputs, output_shape, attrs = signature
@@ -212,7 +212,7 @@ def time_op(op_type, signature, min_seconds=0.05, min_calls=3, max_copies=8,
     _, inputs, _, _ = signature
     nbytes = sum(int(np.prod(shape)) * tf.as_dtype(dtype).size for shape, dtype in inputs)
     copies = int(np.clip(max_bytes // max(nbytes, 1), 1, max_copies))
-    fn, args = _rebuild(op_type, signature, copies)
+    fn, args = rebuild(op_type, signature, copies)
     fn(*args)[-1].numpy()  # traces, and allocates the outputs once
     best, calls, start = float("inf"), 0, time.perf_counter()
     while calls < min_calls or time.perf_counter() - start < min_seconds:

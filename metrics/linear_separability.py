@@ -65,7 +65,7 @@ def conditional_entropy(p) -> float:
     return float(max(0.0, h_y - mutual))
 
 
-def _svm_entropy(inputs: np.ndarray, targets: np.ndarray) -> float:
+def svm_entropy(inputs: np.ndarray, targets: np.ndarray) -> float:
     """Fits LinearSVC (official: sklearn defaults of 2019, i.e. the dual solver) and returns
     H(targets | svm predictions) in bits."""
     import sklearn.svm
@@ -107,8 +107,8 @@ def separability(latents, dlatents, predictions, num_keep: int | None = None) ->
             raise ValueError(f"Predictions must be [{n}, 2]. Received: shape={pred.shape}")
         keep = np.argsort(-np.max(pred, axis=1), kind="stable")[:num_keep]
         targets = np.argmax(pred[keep], axis=1)
-        entropies["z"].append(_svm_entropy(latents[keep], targets))
-        entropies["w"].append(_svm_entropy(dlatents[keep], targets))
+        entropies["z"].append(svm_entropy(latents[keep], targets))
+        entropies["w"].append(svm_entropy(dlatents[keep], targets))
     return dict(ls_z=float(2.0 ** np.sum(entropies["z"])),
                 ls_w=float(2.0 ** np.sum(entropies["w"])),
                 entropy_z=entropies["z"], entropy_w=entropies["w"])

@@ -146,7 +146,7 @@ def sample_plan(name: str, Gs, opts: MetricOptions | None = None) -> tuple[int, 
     return n, b
 
 
-def _labels(Gs, opts: MetricOptions):
+def metric_labels(Gs, opts: MetricOptions):
     """Label rows for conditional generators: opts.labels, else the dataset's, else None."""
     if opts.labels is not None or not getattr(Gs.config, "label_size", 0):
         return opts.labels
@@ -180,7 +180,7 @@ def fid50k(Gs, opts: MetricOptions) -> dict:
 
     num, batch = sample_plan("fid50k", Gs, opts)
     result = compute_fid(Gs, load_inception(opts.inception), num_images=num,
-                         batch_size=batch, labels=_labels(Gs, opts),
+                         batch_size=batch, labels=metric_labels(Gs, opts),
                          seed=opts.seed, progress=opts.progress, **_real_kwargs(Gs, opts))
     return dict(fid50k=result["fid"], num_reals=result["num_reals"],
                 num_fakes=result["num_fakes"])
@@ -193,7 +193,7 @@ def kid50k(Gs, opts: MetricOptions) -> dict:
 
     num, batch = sample_plan("kid50k", Gs, opts)
     result = compute_kid(Gs, load_inception(opts.inception), num_images=num,
-                         batch_size=batch, labels=_labels(Gs, opts),
+                         batch_size=batch, labels=metric_labels(Gs, opts),
                          seed=opts.seed, progress=opts.progress, **_real_kwargs(Gs, opts))
     return dict(kid50k=result["kid"], num_reals=result["num_reals"],
                 num_fakes=result["num_fakes"])
@@ -213,7 +213,7 @@ def _ppl(name: str, space: str, sampling: str, Gs, opts: MetricOptions, crop=Non
     value = compute_ppl(Gs, distance_fn, num_samples=num, space=space,
                         sampling=sampling, epsilon=1e-4,
                         crop=opts.crop if crop is None else crop,
-                        batch_size=batch, labels=_labels(Gs, opts),
+                        batch_size=batch, labels=metric_labels(Gs, opts),
                         seed=opts.seed, progress=opts.progress)
     return {name: value}
 
@@ -252,7 +252,7 @@ def ls(Gs, opts: MetricOptions) -> dict:
 
     n, batch = sample_plan("ls", Gs, opts)
     result = compute_ls(Gs, load_classifiers(opts.classifiers), num_samples=n,
-                        num_keep=n // 2, batch_size=batch, labels=_labels(Gs, opts),
+                        num_keep=n // 2, batch_size=batch, labels=metric_labels(Gs, opts),
                         seed=opts.seed, progress=opts.progress)
     return dict(ls_z=result["ls_z"], ls_w=result["ls_w"], attributes=result["attributes"],
                 entropy_z=result["entropy_z"], entropy_w=result["entropy_w"])

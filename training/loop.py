@@ -164,7 +164,7 @@ class Trainer:
 
         return iter(self.strategy.distribute_datasets_from_function(dataset_fn))
 
-    def _prepare(self, sched):
+    def apply_schedule(self, sched):
         """Applies a schedule evaluation (optimizer reset, learning rates, data pipeline)."""
         key = tuple(int(k) for k in sched.lod_key)
         if key != self._lod_key:
@@ -205,7 +205,7 @@ class Trainer:
         out = []
         while len(out) < num_steps:
             sched = self.schedule()
-            self._prepare(sched)
+            self.apply_schedule(sched)
             alpha = tf.constant(sched.alpha, tf.float32)
             for _ in range(min(self.cfg.minibatch_repeats, num_steps - len(out))):
                 out.append(self._run_one(sched, alpha))
@@ -330,7 +330,7 @@ class Trainer:
         done = self.nimg >= total_nimg
         while not done:
             sched = self.schedule()
-            self._prepare(sched)
+            self.apply_schedule(sched)
             alpha = tf.constant(sched.alpha, tf.float32)
             if bar is None and self.progress:
                 from tqdm.auto import tqdm

@@ -101,7 +101,7 @@ def _python_number(value, name: str) -> float:
     return float(value)
 
 
-def _input_gradient(D_fn: DFn, images: tf.Tensor, labels) -> tuple[tf.Tensor, tf.Tensor]:
+def input_gradient(D_fn: DFn, images: tf.Tensor, labels) -> tuple[tf.Tensor, tf.Tensor]:
     """Scores of `images` and d sum(scores) / d images, recorded so an outer tape can
     differentiate the gradient again (double backprop for R1 / the gradient penalty)."""
     with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -158,7 +158,7 @@ def D_logistic_r1(
     fake_scores = _scores(D_fn(G_fn(latents, labels), labels), "fake_scores")
     if r1_gamma != 0.0:
         reals = tf.convert_to_tensor(reals)
-        real_scores, real_grads = _input_gradient(D_fn, reals, labels)
+        real_scores, real_grads = input_gradient(D_fn, reals, labels)
         real_scores = _scores(real_scores, "real_scores")
         r1_penalty = _sum_squares_per_sample(real_grads) * tf.cast(r1_scale, tf.float32)
     else:
@@ -223,7 +223,7 @@ def D_wgan_gp(
                                            dtype=fakes.dtype)
     mixing_factors = tf.reshape(tf.cast(mixing_factors, fakes.dtype), [-1, 1, 1, 1])
     mixed = tf.cast(reals, fakes.dtype) + (fakes - tf.cast(reals, fakes.dtype)) * mixing_factors
-    _, mixed_grads = _input_gradient(D_fn, mixed, labels)
+    _, mixed_grads = input_gradient(D_fn, mixed, labels)
     mixed_norms = tf.sqrt(_sum_squares_per_sample(mixed_grads))
     mixed_norms *= tf.cast(grad_norm_scale, tf.float32)
     gradient_penalty = tf.square(mixed_norms - wgan_target)
@@ -251,7 +251,7 @@ def r1_penalty(D_fn: DFn, reals: tf.Tensor, labels=None) -> tuple[tf.Tensor, tf.
     Returns:
         (penalty [N] float32, real scores [N] float32).
     """
-    real_scores, real_grads = _input_gradient(D_fn, tf.convert_to_tensor(reals), labels)
+    real_scores, real_grads = input_gradient(D_fn, tf.convert_to_tensor(reals), labels)
     return _sum_squares_per_sample(real_grads), _scores(real_scores, "real_scores")
 
 

@@ -203,6 +203,11 @@ class TrainStep:
         trace_counts: Counter {resolution: traces}; one per level and variant when nothing
             retraces.
         variant_traces: Counter {(resolution, variant): traces}.
+        average_pairs: [(Gs variable, G variable)] of the moving average, matched by name.
+        average_all: bool. Average every trainable G variable, as the official
+            `setup_as_moving_average_of` writes it, instead of those where it changes something
+            (`_update_Gs`); the two are bit-identical, this one does more work at low levels.
+            Set it before the first step is traced (tests and benchmarks compare the two).
     """
 
     def __init__(self, networks, losses, strategy, state, *, G_smoothing_kimg, xla=False):
@@ -221,10 +226,10 @@ class TrainStep:
         self.trace_counts = collections.Counter()
         self.variant_traces = collections.Counter()
         self._functions = {}
-        # (Gs variable, G variable) pairs of the moving average, matched by name.
         G_vars = variables_by_name(networks.G)
-        self._average_pairs = [(v, G_vars[name])
-                               for name, v in variables_by_name(networks.Gs).items()]
+        self.average_pairs = [(v, G_vars[name])
+                              for name, v in variables_by_name(networks.Gs).items()]
+        self.average_all = False
 
     @staticmethod
     def network_of(phase):
@@ -287,7 +292,7 @@ class TrainStep:
         return grads, tf.cast(tf.logical_not(finite), tf.int32), stats
 
     # -- The step ---------------------------------------------------------------------------------
-    def _update(self, phase, grads_fn, reals, labels, alpha, seed, updated=None):
+    def update(self, phase, grads_fn, reals, labels, alpha, seed, updated=None):
         """One update of the phase's network; returns (applied, {statistic: global mean}).
         The ids of the trainable variables that got a gradient (the ones Adam updates) are
         added to the set `updated` when one is given."""
@@ -328,7 +333,7 @@ class TrainStep:
         before the first step of its level: the ToRGB layers of the lower levels, trained
         there and not used here, whose Gs copy still lags G's."""
         with tf.init_scope():
-            return {id(src) for dst, src in self._average_pairs
+            return {id(src) for dst, src in self.average_pairs
                     if src.trainable and id(src) not in skip
                     and not np.array_equal(dst.numpy(), src.numpy())}
 
@@ -345,7 +350,7 @@ class TrainStep:
         the work of a step proportional to its level (an 8x8 step averages the mapping and
         the 4x4 and 8x8 blocks, not the 1024x1024 ones).
         """
-        for dst, src in self._average_pairs:
+        for dst, src in self.average_pairs:
             if not src.trainable:
                 dst.assign(src.value)
             elif id(src) in averaged:
@@ -387,9 +392,12 @@ class TrainStep:
                     later = [p for p in phases[i + 1:] if self.network_of(p) == "G"]
                     updated |= self._probe_updated(later, grads_fns, reals, labels, alpha,
                                                    seeds)
-                    self._update_Gs(beta, updated | self._differing_from_G(updated))
+                    averaged = updated | self._differing_from_G(updated)
+                    if self.average_all:
+                        averaged = {id(src) for _, src in self.average_pairs if src.trainable}
+                    self._update_Gs(beta, averaged)
                     continue
-                phase_ok, phase_stats = self._update(
+                phase_ok, phase_stats = self.update(
                     phase, grads_fns[phase], reals, labels, alpha, seeds[phase],
                     updated=updated if self.network_of(phase) == "G" else None)
                 stats.update(phase_stats)

@@ -74,7 +74,7 @@ def test_transposed_matmul_and_batch_matmul():
 def test_ops_rebuilt_alone_and_the_roofline_summary():
     costs = rl.count_flops(_traced())
     for c in costs:
-        fn, args = rl._rebuild(c.op_type, c.signature, copies=2)
+        fn, args = rl.rebuild(c.op_type, c.signature, copies=2)
         outs = fn(*args)
         assert len(outs) == 2 and tuple(outs[0].shape) == c.signature[2]
     summary = rl.roofline(costs, sec_per_step=0.5, min_seconds=0.001)

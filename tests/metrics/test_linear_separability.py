@@ -54,8 +54,8 @@ def test_keeps_the_most_confident_half_and_single_class_counts_as_perfect(monkey
     z = rng.standard_normal([n, 3])
     logits = np.concatenate([np.full(50, 5.0), np.full(50, -0.01)])  # Confident ones: class 0.
     seen = []
-    real = ls_module._svm_entropy
-    monkeypatch.setattr(ls_module, "_svm_entropy",
+    real = ls_module.svm_entropy
+    monkeypatch.setattr(ls_module, "svm_entropy",
                         lambda x, y: seen.append((x, y)) or real(x, y))
     result = separability(z, z, [_softmax_pm(logits)], num_keep=50)
     kept_z, targets = seen[0]

@@ -68,12 +68,12 @@ def test_label_sampler():
 
 
 def test_conditional_generators_get_the_dataset_label_rows(dataset):
-    from metrics.registry import MetricOptions, _labels
+    from metrics.registry import MetricOptions, metric_labels
     from tests.metrics.stand_ins import LinearGenerator
 
     directory, _ = dataset
     conditional = LinearGenerator(np.eye(2), np.zeros([2, 16 * 16 * 3]), 16, label_size=4)
-    labels = _labels(conditional, MetricOptions(dataset_dir=directory))
+    labels = metric_labels(conditional, MetricOptions(dataset_dir=directory))
     np.testing.assert_array_equal(labels, np.eye(10, 4, dtype=np.float32))
     unconditional = LinearGenerator(np.eye(2), np.zeros([2, 16 * 16 * 3]), 16)
-    assert _labels(unconditional, MetricOptions(dataset_dir=directory)) is None
+    assert metric_labels(unconditional, MetricOptions(dataset_dir=directory)) is None

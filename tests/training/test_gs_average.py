@@ -39,16 +39,6 @@ def _values(model):
     return {name: v.numpy() for name, v in variables_by_name(model).items()}
 
 
-def _full_average(step, beta, updated):
-    """The average before this change, written out: every trainable variable of G averaged,
-    every non-trainable copied, whatever the step updates."""
-    for dst, src in step._average_pairs:
-        if src.trainable:
-            dst.assign(src.value + (dst.value - src.value) * beta)
-        else:
-            dst.assign(src.value)
-
-
 def _assigned_Gs_variables(trainer, resolution, batch, variant=()):
     """Names of the Gs variables that the traced step of this level assigns (an
     AssignVariableOp on the variable's handle in the step's graph; under MirroredStrategy on
@@ -76,32 +66,32 @@ def _assigned_Gs_variables(trainer, resolution, batch, variant=()):
 
 
 def test_partial_average_equals_the_full_average_bit_for_bit(data32):
-    new = Trainer(_config(data32), progress=False)
-    old = Trainer(_config(data32), progress=False)
-    old.step._update_Gs = lambda beta, averaged: _full_average(old.step, beta, averaged)
+    partial = Trainer(_config(data32), progress=False)
+    full = Trainer(_config(data32), progress=False)
+    full.step.average_all = True  # the official form: every trainable G variable averaged
     # The 4x4 ToRGB as a run that started at 4x4 leaves it: trained there (G moved, Gs lags),
     # used in the 8x8 steps (the fade-in lerp), no longer used from 16x16 on, where Gs must
     # go on converging to G's value.
     rgb4 = "synthesis/to_rgb4/weight"
-    for t in (new, old):
+    for t in (partial, full):
         v = variables_by_name(t.networks.G)[rgb4]
         v.assign(v.numpy() + np.random.RandomState(5).normal(0, 0.1, v.shape))
-    init = _values(new.networks.G)
+    init = _values(partial.networks.G)
     Gs_rgb4 = []
     for steps in (5, 3):  # 5 steps at 8x8, then 3 in the 8 -> 16 fade-in
-        new.run_steps(steps)
-        old.run_steps(steps)
+        partial.run_steps(steps)
+        full.run_steps(steps)
         for net in ("Gs", "G", "D"):
-            a, b = _values(new.networks.network(net)), _values(old.networks.network(net))
+            a, b = _values(partial.networks.network(net)), _values(full.networks.network(net))
             for name in a:
                 np.testing.assert_array_equal(a[name], b[name], err_msg=f"{net}/{name}")
-        Gs_rgb4.append(_values(new.networks.Gs)[rgb4])
+        Gs_rgb4.append(_values(partial.networks.Gs)[rgb4])
     assert np.abs(Gs_rgb4[1] - Gs_rgb4[0]).max() > 1e-3  # averaged at 16x16 too
-    fade = new.schedule(40)  # the schedule of the last 3 steps
+    fade = partial.schedule(40)  # the schedule of the last 3 steps
     assert fade.resolution == 16 and 0 < fade.alpha < 1, fade
-    assert dict(new.step.trace_counts) == {8: 1, 16: 1}
+    assert dict(partial.step.trace_counts) == {8: 1, 16: 1}
     # Not a comparison of untouched networks: Gs has moved off its start and lags G.
-    G, Gs = _values(new.networks.G), _values(new.networks.Gs)
+    G, Gs = _values(partial.networks.G), _values(partial.networks.Gs)
     w = "synthesis/conv8x8/weight"
     assert np.abs(Gs[w] - init[w]).max() > 1e-4 and np.abs(Gs[w] - G[w]).max() > 1e-4
     # The 32x32 block, unused so far: Gs is exactly G, which is exactly its initial value.

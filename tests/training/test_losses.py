@@ -110,7 +110,7 @@ def test_D_logistic_r1_gamma_zero_skips_the_penalty(monkeypatch):
     def no_tape(*args, **kwargs):
         raise AssertionError("input gradient computed although r1_gamma == 0")
 
-    monkeypatch.setattr(losses_mod, "_input_gradient", no_tape)
+    monkeypatch.setattr(losses_mod, "input_gradient", no_tape)
     loss, terms = D_logistic_r1(G_fn, D_quadratic, tf.constant(Z), tf.constant(X), r1_gamma=0.0)
     fakes = (Z @ A).reshape(N, R, R, C)
     np.testing.assert_allclose(loss.numpy(), softplus(np_D(fakes)) + softplus(-np_D(X)),

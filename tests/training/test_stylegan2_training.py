@@ -30,7 +30,7 @@ def test_lazy_regularization_optimizers_match_the_official_table(tiny_data):
     t = Trainer(tiny_stylegan2_config(tiny_data, "tiny"), progress=False)
     s = t.schedule()
     assert (s.G_lrate, s.D_lrate, s.lod, s.resolution) == (0.002, 0.002, 0.0, 4)
-    t._prepare(s)
+    t.apply_schedule(s)
     G_opt, D_opt = t.networks.G_opt, t.networks.D_opt
     assert float(G_opt.learning_rate.numpy()) == pytest.approx(0.0016, abs=1e-9)
     assert float(D_opt.learning_rate.numpy()) == pytest.approx(0.00188235, abs=5e-9)
@@ -100,7 +100,7 @@ def test_path_length_mean_moves_toward_the_measured_lengths(tiny_data):
 
 def test_each_phase_update_lowers_its_own_loss(tiny_data):
     # As for StyleGAN (test_learning.py), per phase: each update, applied alone as the step
-    # applies it (`TrainStep._update`: gradients summed over replicas, the network's Adam),
+    # applies it (`TrainStep.update`: gradients summed over replicas, the network's Adam),
     # lowers the loss it minimizes on the same inputs and draws.
     t = Trainer(tiny_stylegan2_config(tiny_data, "tiny"), progress=False)
     t.run_steps(2)  # a state past initialisation, with Adam moments
@@ -116,7 +116,7 @@ def test_each_phase_update_lowers_its_own_loss(tiny_data):
         def grads_fn(r, y, a, s):
             return t.step.replica_gradients(phase, res, batch, r, y, a, s)
         pl_mean = t.losses.pl_mean.numpy()
-        ok, _ = tf.function(lambda: t.step._update(phase, grads_fn, reals, labels, alpha,
+        ok, _ = tf.function(lambda: t.step.update(phase, grads_fn, reals, labels, alpha,
                                                    seeds[phase]))()
         assert bool(ok)
         t.losses.pl_mean.assign(pl_mean)  # the penalties after, with the same running mean

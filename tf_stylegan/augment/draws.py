@@ -1,11 +1,12 @@
 """The random draws of the augmentation pipe, and the gating that turns them into parameters.
 
 `draw` makes the raw draws, named as in the official fixtures (uniforms `*_u`, normals `*_n`,
-gate uniforms `*_gate_u`), each a stateless function of the seed (`tf_stylegan.rng`): a resumed
+gate uniforms `*_gate_u`), as stateless functions of the seed (`tf_stylegan.rng`): a resumed
 run draws the same augmentations, and a replica that folds its id into the seed draws its own.
-Every draw has its own stream (`rng.fold_in(seed, stream)`), so enabling one op does not change
-another's draws. Only the enabled ops draw, hue and saturation only for more than one channel
-(augment.py:337, 345).
+All the per-image uniforms come from one [B, 29] table and all the per-image normals from one
+[B, 12] table, each draw in fixed columns (`_COLUMNS`), and the per-pixel noise from a third
+seed; so every draw is the same whichever ops are enabled. Only the enabled ops' draws are
+returned, hue and saturation only for more than one channel (augment.py:337, 345).
 
 `gated_values` applies the official per-op gating and formulas (augment.py:196-263, 311-350,
 378-387, 406-427): an op acts on an image when its gate uniform is below `multiplier * p`
@@ -27,29 +28,31 @@ import tensorflow as tf
 
 from tf_stylegan import rng
 
-__all__ = ["STREAMS", "draw", "enabled_ops", "gated_values"]
+__all__ = ["DRAW_NAMES", "draw", "enabled_ops", "gated_values"]
 
-# Draw name -> (its stream number for rng.fold_in, uniform or normal, shape kind). The numbers
-# are part of the reproducibility contract: never renumber.
-STREAMS = {
-    "xflip_u": (0, "u", "b"), "xflip_gate_u": (1, "u", "b"),
-    "rotate90_u": (2, "u", "b"), "rotate90_gate_u": (3, "u", "b"),
-    "xint_u": (4, "u", "b2"), "xint_gate_u": (5, "u", "b"),
-    "scale_n": (6, "n", "b"), "scale_gate_u": (7, "u", "b"),
-    "rotate_pre_u": (8, "u", "b"), "rotate_pre_gate_u": (9, "u", "b"),
-    "aniso_n": (10, "n", "b"), "aniso_gate_u": (11, "u", "b"),
-    "rotate_post_u": (12, "u", "b"), "rotate_post_gate_u": (13, "u", "b"),
-    "xfrac_n": (14, "n", "b2"), "xfrac_gate_u": (15, "u", "b"),
-    "brightness_n": (16, "n", "b"), "brightness_gate_u": (17, "u", "b"),
-    "contrast_n": (18, "n", "b"), "contrast_gate_u": (19, "u", "b"),
-    "lumaflip_u": (20, "u", "b"), "lumaflip_gate_u": (21, "u", "b"),
-    "hue_u": (22, "u", "b"), "hue_gate_u": (23, "u", "b"),
-    "saturation_n": (24, "n", "b"), "saturation_gate_u": (25, "u", "b"),
-    "imgfilter_n": (26, "n", "4b"), "imgfilter_gate_u": (27, "u", "4b"),
-    "noise_sigma_n": (28, "n", "b"), "noise_gate_u": (29, "u", "b"),
-    "noise_n": (30, "n", "bhwc"),
-    "cutout_gate_u": (31, "u", "b"), "cutout_center": (32, "u", "b2"),
+# Draw name -> (table, first column, columns): "u" the uniform table, "n" the normal table.
+# The layout is part of the reproducibility contract: never reorder.
+_COLUMNS = {
+    "xflip_u": ("u", 0, 1), "xflip_gate_u": ("u", 1, 1),
+    "rotate90_u": ("u", 2, 1), "rotate90_gate_u": ("u", 3, 1),
+    "xint_u": ("u", 4, 2), "xint_gate_u": ("u", 6, 1),
+    "scale_n": ("n", 0, 1), "scale_gate_u": ("u", 7, 1),
+    "rotate_pre_u": ("u", 8, 1), "rotate_pre_gate_u": ("u", 9, 1),
+    "aniso_n": ("n", 1, 1), "aniso_gate_u": ("u", 10, 1),
+    "rotate_post_u": ("u", 11, 1), "rotate_post_gate_u": ("u", 12, 1),
+    "xfrac_n": ("n", 2, 2), "xfrac_gate_u": ("u", 13, 1),
+    "brightness_n": ("n", 4, 1), "brightness_gate_u": ("u", 14, 1),
+    "contrast_n": ("n", 5, 1), "contrast_gate_u": ("u", 15, 1),
+    "lumaflip_u": ("u", 16, 1), "lumaflip_gate_u": ("u", 17, 1),
+    "hue_u": ("u", 18, 1), "hue_gate_u": ("u", 19, 1),
+    "saturation_n": ("n", 6, 1), "saturation_gate_u": ("u", 20, 1),
+    "imgfilter_n": ("n", 7, 4), "imgfilter_gate_u": ("u", 21, 4),
+    "noise_sigma_n": ("n", 11, 1), "noise_gate_u": ("u", 25, 1),
+    "cutout_gate_u": ("u", 26, 1), "cutout_center": ("u", 27, 2),
 }
+_TABLE_WIDTH = {"u": 29, "n": 12}
+# Every raw draw's name: the per-image ones and the per-pixel noise.
+DRAW_NAMES = tuple(_COLUMNS) + ("noise_n",)
 
 # Op -> its draws. The rotation op has two (pre and post), each with its own gate.
 _OP_DRAWS = {
@@ -88,15 +91,25 @@ def draw(spec, batch, height, width, channels, seed):
         height, width, channels: int.
         seed: int32 [2] tensor, the stateless seed.
     """
-    seed = tf.convert_to_tensor(seed, tf.int32)
-    shapes = {"b": [batch], "b2": [batch, 2], "4b": [4, batch],
-              "bhwc": [batch, height, width, channels]}
+    names = [n for op in enabled_ops(spec, channels) for n in _OP_DRAWS[op]]
+    if not names:
+        return {}
+    seeds = rng.split(tf.convert_to_tensor(seed, tf.int32), 3)
+    tables = {"u": rng.stateless_uniform(tf.stack([batch, _TABLE_WIDTH["u"]]), seeds[0]),
+              "n": rng.stateless_normal(tf.stack([batch, _TABLE_WIDTH["n"]]), seeds[1])}
     out = {}
-    for op in enabled_ops(spec, channels):
-        for name in _OP_DRAWS[op]:
-            stream, kind, shape = STREAMS[name]
-            sample = rng.stateless_uniform if kind == "u" else rng.stateless_normal
-            out[name] = sample(tf.stack(shapes[shape]), rng.fold_in(seed, stream))
+    for name in names:
+        if name == "noise_n":
+            out[name] = rng.stateless_normal(tf.stack([batch, height, width, channels]),
+                                             seeds[2])
+            continue
+        table, first, columns = _COLUMNS[name]
+        value = tables[table][:, first:first + columns]
+        if columns == 1:
+            value = value[:, 0]
+        elif columns == 4:  # the four bands, band-major as the official code draws them
+            value = tf.transpose(value)
+        out[name] = value
     return out
 
 

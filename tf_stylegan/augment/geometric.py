@@ -21,16 +21,17 @@ Resampling (augment.py:269-301), for the whole batch:
 
 Static shapes (`static_padding=True`, the default). The official margin depends on the draws, so
 step 2 has a data-dependent shape, which XLA cannot compile. Here the images are instead
-reflect-padded by the largest possible margin, W-1 and H-1 on every side (a reflection is the
-same whatever its length), then everything outside the official padded window is zeroed, and
-after the upsampling everything outside the window's upsampled extent is zeroed again. The
-upsampling then sees the zeros the official zero padding puts around the window, and the
-sampler sees the zeros the official `padding_mode='zeros'` returns beyond it, so the result is
-the official one (the same products; only the float rounding of the positions differs) for any
-draws, not only when the margin covers every sampled position. The cost is the area of the
-largest margin, (3W-2) x (3H-2) before the upsampling, where the official code pads only as
-far as the batch needs (W + 12 at p = 0). `static_padding=False` pads by the batch margin as
-the official code does: cheaper at high resolution, but not XLA-compilable.
+reflect-padded by the largest possible margin, W-1 and H-1 on every side (its inner part is the
+official reflection, whatever the official margin); then everything outside the official
+padded window is zeroed, and after the upsampling everything outside the window's upsampled
+extent is zeroed again. The upsampling then sees the zeros the official zero padding puts
+around the window, and the sampler sees the zeros the official `padding_mode='zeros'` returns
+beyond it, so the result is the official one (the same products; only the float rounding of the
+positions differs) for any draws, not only when the margin covers every sampled position. The
+cost is the area of the largest margin, (3W-2) x (3H-2) before the upsampling, where the
+official code pads only as far as the batch needs (W + 12 at p = 0). `static_padding=False`
+pads by the batch margin as the official code does: cheaper at high resolution, but not
+XLA-compilable.
 """
 
 from __future__ import annotations

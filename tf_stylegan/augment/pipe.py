@@ -34,6 +34,11 @@ from tf_stylegan.errors import UserError
 
 __all__ = ["AugmentPipe"]
 
+# The pipe's Python branches depend only on its configuration and static shapes, so AutoGraph
+# has nothing to convert; letting it convert the pipe inside a caller's tf.function costs
+# seconds of tracing.
+_plain_python = tf.autograph.experimental.do_not_convert
+
 
 class AugmentPipe:
     """The ADA augmentation pipeline.
@@ -82,14 +87,17 @@ class AugmentPipe:
         on = {k: v for k, v in self.spec.to_dict().items() if k in MULTIPLIERS and v}
         return f"AugmentPipe({on}, static_padding={self.static_padding})"
 
+    @_plain_python
     def draw(self, batch, height, width, channels, seed):
         """The raw random draws for a batch (`draws.draw`): {name: float32 tensor}."""
         return draws_lib.draw(self.spec, batch, height, width, channels, seed)
 
+    @_plain_python
     def apply(self, images, p, draws):
         """The augmented images, deterministic given the raw `draws` (same shape and dtype)."""
         return self.stages(images, p, draws)["y"]
 
+    @_plain_python
     def __call__(self, images, p, seed):
         images = tf.convert_to_tensor(images)
         self._check(images)
@@ -97,6 +105,7 @@ class AugmentPipe:
         _, height, width, channels = images.shape
         return self.apply(images, p, self.draw(batch, height, width, channels, seed))
 
+    @_plain_python
     def stages(self, images, p, draws):
         """Every quantity of one application, as the official fixtures name them: the gated
         values, "G_inv_pix", "margin", "pad", "C", "imgfilter_g", "cutout_mask" (NHWC

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tests.paths import FIXTURES
 from tf_stylegan.augment import AugmentPipe
-from tf_stylegan.augment.draws import STREAMS
+from tf_stylegan.augment.draws import DRAW_NAMES
 
 ADA_FIXTURES = os.path.join(FIXTURES, "official-ada")
 CASES = sorted(name[4:-4] for name in os.listdir(ADA_FIXTURES)
@@ -55,7 +55,7 @@ class Case:
         self.x = tf.constant(nhwc(self.data["x"]))
         self.p = tf.constant(self.data["p"], tf.float32)
         self.draws = {k: tf.constant(ours(k, v, self.batch)) for k, v in self.data.items()
-                      if k in STREAMS}
+                      if k in DRAW_NAMES}
 
     def official(self, name):
         return ours(name, self.data[name], self.batch)

@@ -30,13 +30,16 @@ def _matrices(scale, theta, tx=None, aniso=None):
 
 
 # Zoom-outs (G_inv expands by 1/scale) reach past the official margin + 6 px; an anisotropic one
-# on a non-square image, and a batch whose margin comes from one image only.
+# on a non-square image, and a batch whose margin comes from one image only. In "clamped" the
+# margin reaches its limit W-1 on every side and much of the grid samples beyond the padded
+# image, where the official sampler returns zeros.
 CASES = {
     "zoom_0.6": (dict(scale=[0.6], theta=[0.3]), (32, 32)),
     "zoom_0.5": (dict(scale=[0.5], theta=[0.3]), (32, 32)),
     "aniso_nonsquare": (dict(scale=[0.8], theta=[-0.2], aniso=[0.6], tx=[3.5]), (24, 40)),
     "mixed_batch": (dict(scale=[1.0, 0.62, 1.2], theta=[0.0, 0.7, -2.0], tx=[0.0, 1.0, 2.0]),
                     (32, 32)),
+    "clamped": (dict(scale=[0.3], theta=[0.5]), (32, 32)),
 }
 
 
@@ -48,8 +51,9 @@ def test_strong_transforms_match_numpy_transcription(name, static_padding):
     batch = g_inv.shape[0]
     x = np.random.default_rng(5).uniform(-1, 1, (batch, h, w, 3)).astype(np.float32)
     pad = geometric_padding(g_inv, h, w)[1].numpy()
-    # Not clamped: the static canvas is larger than the official padded image.
-    assert (pad[:2] < w - 1).all() and (pad[2:] < h - 1).all(), pad
+    limit = np.array([w - 1, w - 1, h - 1, h - 1])
+    # Clamped on every side, or on none (then the static canvas exceeds the padded image).
+    assert np.all(pad == limit) if name == "clamped" else np.all(pad < limit), pad
     ref = geometric_numpy.geometric(np.transpose(x, (0, 3, 1, 2)), g_inv.numpy().astype(float))
     y = apply_geometric(tf.constant(x), g_inv, static_padding=static_padding).numpy()
     np.testing.assert_allclose(np.transpose(y, (0, 3, 1, 2)), ref, rtol=0, atol=2e-5)

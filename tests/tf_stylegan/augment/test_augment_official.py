@@ -13,9 +13,21 @@ import pytest
 import tensorflow as tf
 
 from tests.tf_stylegan.augment.official_cases import CASES, GEOMETRIC_CASES, Case, load_npz, nhwc
-from tf_stylegan.augment import filter_bank, sym6
-from tf_stylegan.augment.color import LUMA_AXIS
-from tf_stylegan.augment.geometric import sampling_positions
+from tf_stylegan.augment import (
+    apply_color,
+    apply_cutout,
+    apply_geometric,
+    apply_imgfilter,
+    apply_noise,
+    color_matrix,
+    cutout_mask,
+    filter_bank,
+    geometric_matrix,
+    imgfilter_gains,
+    sym6,
+)
+from tf_stylegan.augment.color import COLOR_VALUES, LUMA_AXIS
+from tf_stylegan.augment.geometric import GEOMETRIC_VALUES, sampling_positions
 from tf_stylegan.augment.grid_sample import bilinear_sample
 
 GEOMETRIC_ATOL = 2e-5
@@ -66,6 +78,42 @@ def test_gated_values_and_matrices_match_official(name):
         np.testing.assert_array_equal(got["pad"], case.data["pad"])
     if "cutout_mask" in case.data:
         np.testing.assert_array_equal(got["cutout_mask"], nhwc(case.data["cutout_mask"]))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_each_formula_from_official_inputs(name):
+    """Each formula fed the official values it starts from (not our previous step): G_inv and C
+    from the official gated values, the gains from the official band gains, the mask from the
+    official size and centre; and each single-stage case's output from its official parameters."""
+    case = Case(name)
+    gated = {k: tf.constant(case.official(k)) for k in GATED if k in case.data}
+    geometric = {k: v for k, v in gated.items() if k in GEOMETRIC_VALUES}
+    color = {k: v for k, v in gated.items() if k in COLOR_VALUES}
+    h, w = case.x.shape[1:3]
+    if geometric:
+        g_inv = geometric_matrix(geometric, h, w)
+        np.testing.assert_allclose(g_inv, case.data["G_inv_pix"], rtol=0, atol=2e-6)
+    if color:
+        np.testing.assert_allclose(color_matrix(color), case.data["C"], rtol=0, atol=5e-7)
+    if "imgfilter_t" in gated:
+        np.testing.assert_allclose(imgfilter_gains(gated["imgfilter_t"]),
+                                   case.data["imgfilter_g"], rtol=0, atol=5e-7)
+    if "cutout_size" in gated:
+        mask = cutout_mask(gated["cutout_size"], gated["cutout_center"], h, w)
+        np.testing.assert_array_equal(mask, nhwc(case.data["cutout_mask"]))
+    stage = {
+        "xflip": lambda x: apply_geometric(x, case.data["G_inv_pix"]),
+        "rotate": lambda x: apply_geometric(x, case.data["G_inv_pix"]),
+        "xfrac": lambda x: apply_geometric(x, case.data["G_inv_pix"]),
+        "hue": lambda x: apply_color(x, case.data["C"]),
+        "color_gray_p1": lambda x: apply_color(x, case.data["C"]),
+        "imgfilter": lambda x: apply_imgfilter(x, case.data["imgfilter_g"]),
+        "noise": lambda x: apply_noise(x, case.official("noise_sigma"), case.official("noise_n")),
+        "cutout": lambda x: apply_cutout(x, nhwc(case.data["cutout_mask"])),
+    }.get(name)
+    if stage is not None:
+        np.testing.assert_allclose(stage(case.x), nhwc(case.data["y"]), rtol=0,
+                                   atol=_atol(name))
 
 
 @pytest.mark.parametrize("name", ["bgc_p0", "bgcfnc_p0"])

@@ -112,12 +112,12 @@ def test_dtype_is_kept_and_computation_is_float32(dtype):
     np.testing.assert_allclose(tf.cast(y, tf.float32), ref, rtol=0, atol=tol)
 
 
-@pytest.mark.parametrize("size", [32, 64])
-def test_every_op_at_32_and_64_px(size):
+@pytest.mark.parametrize("size, channels", [(32, 3), (64, 3), (32, 1)])
+def test_every_op_at_32_and_64_px(size, channels):
     pipe = AugmentPipe.from_preset("bgcfnc")
-    x = tf.random.stateless_uniform([3, size, size, 3], [size, 0], -1, 1)
+    x = tf.random.stateless_uniform([3, size, size, channels], [size, 0], -1, 1)
     seed = tf.constant([1, size], tf.int32)
-    stages = pipe.stages(x, tf.constant(1.0), pipe.draw(3, size, size, 3, seed))
+    stages = pipe.stages(x, tf.constant(1.0), pipe.draw(3, size, size, channels, seed))
     assert {"stage_geom", "stage_color", "stage_imgfilter", "stage_noise",
             "stage_cutout"} <= set(stages)
     y = pipe(x, tf.constant(1.0), seed)

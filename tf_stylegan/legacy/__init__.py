@@ -4,9 +4,9 @@
 
 Two steps, one module each:
 
-* `pickle_reader`: reads the pickle's `(G, D, Gs)` into `OfficialNetwork` objects (plain data:
-  names, build-function keyword arguments, numpy variables) with a restricted unpickler; see its
-  docstring for the security guarantee.
+* `official_network`: reads the pickle's `(G, D, Gs)` into `OfficialNetwork` objects (plain
+  data: names, build-function keyword arguments, numpy variables) with the restricted unpickler
+  of `pickle_reader`; see its docstring for the security guarantee.
 * A mapping module per architecture copies the official variables onto our Keras networks:
   `stylegan` for StyleGAN (build function `G_style`, NVlabs/stylegan) and `stylegan2` for
   StyleGAN2 (`G_main`, NVlabs/stylegan2); `transfer` holds what they share.
@@ -17,12 +17,12 @@ import os
 
 from tf_stylegan.errors import UserError
 from tf_stylegan.legacy import stylegan, stylegan2
-from tf_stylegan.legacy.pickle_reader import (
+from tf_stylegan.legacy.official_network import (
     SUPPORTED_VERSIONS,
     OfficialNetwork,
-    UnsafePickleError,
     read_official_pickle,
 )
+from tf_stylegan.legacy.pickle_reader import UnsafePickleError
 from tf_stylegan.legacy.stylegan import (
     config_from_static_kwargs,
     convert_discriminator,

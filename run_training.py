@@ -75,8 +75,9 @@ _EXAMPLES = __doc__.split("Examples:", 1)[1]
 @click.option("--seed", type=int, default=None, help="Run seed. [default: 1000]")
 @click.option("--metrics", default=None, metavar="LIST",
               help="Comma-separated metrics evaluated at every network snapshot (fid50k, kid50k, "
-                   "ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ppl2_wend, ls, fid_digits); their "
-                   "network files are set with --set metric_options.inception=PATH etc. "
+                   "fid50k_full, kid50k_full, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, "
+                   "ppl2_wend, ls, fid_digits); their networks are those `run_metrics.py "
+                   "--fetch-networks` fetched, or --set metric_options.inception=PATH etc. "
                    "[default: none]")
 # --- Output ---
 @click.option("--outdir", default=None, help="Where run directories go. [default: results]")

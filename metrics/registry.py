@@ -2,11 +2,14 @@
 
 Names are those of the official `metrics/metric_base.py`: ``fid50k``, ``ppl_zfull``, ``ppl_wfull``,
 ``ppl_zend``, ``ppl_wend``, ``ls``; ``ppl2_wend`` of NVlabs/stylegan2 `metrics/metric_defaults.py`
-(``ppl_wend`` without the face crop: the path length the StyleGAN2 paper reports); plus ``kid50k``
-(unbiased KID on the same features as fid50k) and ``fid_digits`` (the digit demos' quality
-figure, `metrics.fid_digits`). Every metric runs on StyleGAN and StyleGAN2 generators; a family
-may replace a metric's official sample count and minibatch (`NetworkFamily.metric_defaults`:
-StyleGAN2's metric_defaults.py takes the PPL metrics over 50,000 samples, 4 per minibatch).
+(``ppl_wend`` without the face crop: the path length the StyleGAN2 paper reports);
+``fid50k_full`` and ``kid50k_full`` of stylegan2-ada `metrics/metric_main.py` (50,000 fakes
+against every real image of the dataset, never mirrored; KID reads at most 1,000,000); plus
+``kid50k`` (unbiased KID on the same features as fid50k) and ``fid_digits`` (the digit demos'
+quality figure, `metrics.fid_digits`). Every metric runs on StyleGAN and StyleGAN2 generators;
+a family may replace a metric's official sample count and minibatch
+(`NetworkFamily.metric_defaults`: StyleGAN2's metric_defaults.py takes the PPL metrics over
+50,000 samples, 4 per minibatch).
 Each metric is a function ``fn(Gs, opts) -> dict of results`` registered with
 `@register_metric`; `evaluate` runs one, times it and appends one JSON line to
 ``<run_dir>/metric-<name>.jsonl``.
@@ -48,17 +51,19 @@ _METRICS: dict[str, Callable] = {}
 
 # Official sample counts and per-GPU minibatch sizes (metric_base.py).
 DEFAULT_NUM_SAMPLES = {
-    "fid50k": 50000, "kid50k": 50000,
+    "fid50k": 50000, "kid50k": 50000, "fid50k_full": 50000, "kid50k_full": 50000,
     "ppl_zfull": 100000, "ppl_wfull": 100000, "ppl_zend": 100000, "ppl_wend": 100000,
     "ppl2_wend": 50000, "ls": 200000,
     "fid_digits": 1000,  # not official: the most the 5,000-digit demo dataset allows
 }
 DEFAULT_BATCH_SIZES = {
-    "fid50k": 8, "kid50k": 8,
+    "fid50k": 8, "kid50k": 8, "fid50k_full": 8, "kid50k_full": 8,
     "ppl_zfull": 16, "ppl_wfull": 16, "ppl_zend": 16, "ppl_wend": 16,
     "ppl2_wend": 4, "ls": 4,
     "fid_digits": 50,
 }
+# stylegan2-ada metric_main.py: kid50k_full reads at most this many reals (fid50k_full: all).
+KID_FULL_MAX_REALS = 1_000_000
 
 
 @dataclasses.dataclass
@@ -76,10 +81,13 @@ class MetricOptions:
         real_source_key: str or None. Cache key of `real_source` (None: not cached).
         labels: float array [N, label_size] or None. Label rows for conditional generators
             (None: those of `dataset_dir` if any, else random one-hot).
-        num_samples: int or None. Override of the official sample count (quick checks).
+        num_samples: int or None. Override of the official sample count (quick checks; the
+            number of fakes of the `_full` metrics, which always read every real).
         batch_size: int or None. Override of the official minibatch size.
-        inception: str or None. Inception file (None: ``$TF_STYLEGAN_INCEPTION``).
-        lpips: str or None. LPIPS ``.npz`` weights (None: ``$TF_STYLEGAN_LPIPS``).
+        inception: str or None. Inception file (None: ``$TF_STYLEGAN_INCEPTION``, else the file
+            ``run_metrics.py --fetch-networks`` fetched).
+        lpips: str or None. LPIPS weights, ``.ckpt`` or ``.npz`` (None: ``$TF_STYLEGAN_LPIPS``,
+            else the fetched file).
         classifiers: str or None. Directory of ``.keras`` attribute classifiers (None:
             ``$TF_STYLEGAN_CLASSIFIERS``).
         cache_dir: str or None. Real-image statistics cache (None: no cache).
@@ -172,6 +180,21 @@ def _real_kwargs(Gs, opts: MetricOptions) -> dict:
     return kwargs
 
 
+def _all_reals(name: str, Gs, opts: MetricOptions, max_reals: int | None = None):
+    """(number of reals, real_kwargs) of the `_full` metrics: every image of the dataset (at
+    most `max_reals`), never mirrored (stylegan2-ada metric_main.py forces xflip off)."""
+    if opts.dataset_dir is None:
+        raise UserError(f"{name} reads every image of the dataset: set `dataset_dir` "
+                        "(run_metrics.py --dataset NAME).")
+    from data.reader import TFRecordDataset
+
+    count = TFRecordDataset(opts.dataset_dir).num_images
+    if max_reals is not None:
+        count = min(count, max_reals)
+    return count, dict(mirror=False, cache_dir=opts.cache_dir, dataset_dir=opts.dataset_dir,
+                       resolution=int(Gs.config.resolution))
+
+
 # --- The metrics ------------------------------------------------------------------------------
 @register_metric
 def fid50k(Gs, opts: MetricOptions) -> dict:
@@ -196,6 +219,37 @@ def kid50k(Gs, opts: MetricOptions) -> dict:
                          batch_size=batch, labels=metric_labels(Gs, opts),
                          seed=opts.seed, progress=opts.progress, **_real_kwargs(Gs, opts))
     return dict(kid50k=result["kid"], num_reals=result["num_reals"],
+                num_fakes=result["num_fakes"])
+
+
+@register_metric
+def fid50k_full(Gs, opts: MetricOptions) -> dict:
+    """FID of 50,000 fakes against all reals, unmirrored (stylegan2-ada `fid50k_full`)."""
+    from metrics.fid import compute_fid
+    from metrics.inception import load_inception
+
+    num_reals, real_kwargs = _all_reals("fid50k_full", Gs, opts)
+    num, batch = sample_plan("fid50k_full", Gs, opts)
+    result = compute_fid(Gs, load_inception(opts.inception), num_images=num, num_reals=num_reals,
+                         batch_size=batch, labels=metric_labels(Gs, opts),
+                         seed=opts.seed, progress=opts.progress, **real_kwargs)
+    return dict(fid50k_full=result["fid"], num_reals=result["num_reals"],
+                num_fakes=result["num_fakes"])
+
+
+@register_metric
+def kid50k_full(Gs, opts: MetricOptions) -> dict:
+    """KID of 50,000 fakes against all reals (at most 1,000,000), unmirrored, 100 subsets of at
+    most 1,000 (stylegan2-ada `kid50k_full`)."""
+    from metrics.fid import compute_kid
+    from metrics.inception import load_inception
+
+    num_reals, real_kwargs = _all_reals("kid50k_full", Gs, opts, KID_FULL_MAX_REALS)
+    num, batch = sample_plan("kid50k_full", Gs, opts)
+    result = compute_kid(Gs, load_inception(opts.inception), num_images=num, num_reals=num_reals,
+                         batch_size=batch, labels=metric_labels(Gs, opts),
+                         seed=opts.seed, progress=opts.progress, **real_kwargs)
+    return dict(kid50k_full=result["kid"], num_reals=result["num_reals"],
                 num_fakes=result["num_fakes"])
 
 

@@ -23,7 +23,14 @@ try:
 except RuntimeError:  # Runtime already initialised by an earlier import: keep what exists.
     pass
 
-from tests.paths import FIXTURES  # noqa: E402
+from tests.paths import FIXTURES, NETWORK_CACHE_ENV  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _empty_network_cache(monkeypatch, tmp_path_factory):
+    """No test finds the metric networks a user fetched (their presence must not change what a
+    test sees); tests/metrics/real_networks.py fetches and uses them explicitly."""
+    monkeypatch.setenv(NETWORK_CACHE_ENV, str(tmp_path_factory.getbasetemp() / "no-networks"))
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@
 
 Two steps:
 
-* `pickle_reader` reads the pickle's `(G, D, Gs)` into `OfficialNetwork` objects (plain data:
-  names, build-function keyword arguments, numpy variables) with a restricted unpickler; see its
-  docstring for the security guarantee.
+* `official_network` reads the pickle's `(G, D, Gs)` into `OfficialNetwork` objects (plain
+  data: names, build-function keyword arguments, numpy variables) with the restricted unpickler
+  of `pickle_reader`; see its docstring for the security guarantee.
 * `transfer` converts them into our networks, one converter for every family: the network
   family (`tf_stylegan.families`) is the one whose official network has the build function
   stored in the pickle, and its `PickleFormat` (in `stylegan` for NVlabs/stylegan's `G_style`,
@@ -16,12 +16,12 @@ Two steps:
 import os
 
 from tf_stylegan.legacy import transfer
-from tf_stylegan.legacy.pickle_reader import (
+from tf_stylegan.legacy.official_network import (
     SUPPORTED_VERSIONS,
     OfficialNetwork,
-    UnsafePickleError,
     read_official_pickle,
 )
+from tf_stylegan.legacy.pickle_reader import UnsafePickleError
 from tf_stylegan.legacy.transfer import PickleFormat
 
 __all__ = [

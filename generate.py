@@ -181,17 +181,17 @@ def images(network_path, seeds, truncation_psi, truncation_cutoff, noise, class_
     if seeds is None:
         raise click.UsageError("pass --seeds (or --projected-w).")
     import numpy as np
-    from tqdm.auto import tqdm
 
     from apps.generation import generate_images, make_labels, seed_inputs
     from apps.image_files import save_image
     from tf_stylegan.images import image_grid
+    from tf_stylegan.progress import track
 
     Gs = _load_Gs(network_path)
     cfg = Gs.config
     label_vec = resolve_labels(cfg, class_idx, labels)
     results = []
-    for seed in tqdm(seeds, desc="images", unit="img"):
+    for seed in track(seeds, desc="images", unit="img"):
         z, image_noise = seed_inputs(Gs, seed, noise)  # the official scripts' draws
         image = generate_images(
             Gs, z, make_labels(cfg, 1, label_vec), truncation_psi=truncation_psi,
@@ -459,13 +459,13 @@ def _project_target(projector, target, out, num_steps, seed, save_video, desc):
     import json
 
     import numpy as np
-    from tqdm.auto import tqdm
 
     from apps import projector as proj_lib
     from apps.video import write_animation
     from data.images import save_png
     from tf_stylegan.files import atomic_write
     from tf_stylegan.images import to_uint8
+    from tf_stylegan.progress import Progress
 
     def render(state):
         return np.asarray(to_uint8(projector.synthesize(state.w, state.noise)))[0]
@@ -473,7 +473,7 @@ def _project_target(projector, target, out, num_steps, seed, save_video, desc):
     os.makedirs(out, exist_ok=True)
     save_png(os.path.join(out, "target.png"), target)
     dists, final = [], None
-    with tqdm(total=num_steps, desc=desc, unit="step") as bar:
+    with Progress(num_steps, desc, "step") as bar:
 
         def tracked():
             nonlocal final

@@ -66,18 +66,19 @@ class Progress:
         summary: bool. Off a terminal, write a closing line when done; False when the caller
             prints its own line right after (the training loop's tick status line).
         interval: float. Off a terminal, the least number of seconds between two lines.
+        scale: float. Steps per `unit` shown (1e6 counts bytes and shows MB with unit "MB").
         clock: callable returning seconds (monotonic); tests pass a fake one.
     """
 
     def __init__(self, total=None, desc="", unit="it", *, enabled=True, stream=None, leave=True,
-                 summary=True, interval=60.0, clock=time.monotonic):
+                 summary=True, interval=60.0, scale=1, clock=time.monotonic):
         self.total = None if total is None else int(total)
         self.desc, self.unit = desc, unit
         self.enabled = bool(enabled)
         self.stream = sys.stderr if stream is None else stream
         self.tty = self.enabled and _is_tty(self.stream)
         self.leave, self.summary, self.interval = leave, summary, float(interval)
-        self.clock = clock
+        self.scale, self.clock = scale, clock
         self.n = 0
         self.postfix = ""
         self.closed = not self.enabled
@@ -135,14 +136,19 @@ class Progress:
         """(steps per second or None, its text)."""
         if self.n <= 0 or elapsed <= 0:
             return None, f"? {self.unit}/s"
-        rate = self.n / elapsed
-        if rate >= 1:
-            return rate, f"{rate:.3g} {self.unit}/s"
-        return rate, f"{1 / rate:.3g} s/{self.unit}"
+        rate = self.n / elapsed  # steps per second
+        shown = rate / self.scale
+        if shown >= 1:
+            return rate, f"{shown:.3g} {self.unit}/s"
+        return rate, f"{1 / shown:.3g} s/{self.unit}"
 
     def _count(self):
-        return f"{self.n}/{self.total} {self.unit}" if self.total is not None else \
-            f"{self.n} {self.unit}"
+        def number(steps):
+            return f"{steps}" if self.scale == 1 else f"{steps / self.scale:.1f}"
+
+        if self.total is None:
+            return f"{number(self.n)} {self.unit}"
+        return f"{number(self.n)}/{number(self.total)} {self.unit}"
 
     def status(self, now) -> str:
         """The line written between two steps off a terminal:

@@ -128,6 +128,19 @@ def test_track_wraps_an_iterable():
                      "rows: 3/3 row in 5m 00s (100 s/row)"]
 
 
+def test_scaled_counts_bytes_as_megabytes():
+    clock, out = Clock(), io.StringIO()
+    with Progress(3_000_000, "ffhq.pkl", "MB", scale=1e6, stream=out, clock=clock) as bar:
+        clock.now += 61
+        bar.update(1_220_000)
+        clock.now += 61
+        bar.update(1_780_000)
+    assert out.getvalue().splitlines() == [
+        # 61 s / 1.22 MB = 50 s per MB; 1.78 MB left at 0.02 MB/s: 89 s
+        "ffhq.pkl: 1.2/3.0 MB (40%), 50 s/MB, 1m 01s elapsed, 1m 29s left",
+        "ffhq.pkl: 3.0/3.0 MB in 2m 02s (40.7 s/MB)"]
+
+
 @pytest.mark.parametrize("tty", [False, True])
 def test_stream_is_the_stderr_of_the_moment(tty, monkeypatch):
     out = Terminal() if tty else io.StringIO()

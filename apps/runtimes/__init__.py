@@ -48,11 +48,14 @@ def write_models(Gs, fmt, out_dir):
         check_convertible(Gs)
         functions = {"mapping": graphs.mapping_function(Gs),
                      "synthesis": graphs.synthesis_function(Gs)}
-        for name, path in track(model_files(fmt).items(), desc=f"export {fmt}", unit="model"):
+        for name, path in track(model_files(fmt).items(), desc=f"export {fmt}", unit="model",
+                                summary=False):
             write_litert(functions[name], Gs, os.path.join(out_dir, path))
         return
     frozen = graphs.frozen_graphs(Gs)
-    for name, path in track(model_files(fmt).items(), desc=f"export {fmt}", unit="model"):
+    # The command prints its own closing line ("Wrote ..."): no summary line off a terminal.
+    for name, path in track(model_files(fmt).items(), desc=f"export {fmt}", unit="model",
+                            summary=False):
         if fmt == "onnx":
             from apps.runtimes.onnx import write_onnx
 

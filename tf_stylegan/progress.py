@@ -45,6 +45,11 @@ def format_duration(seconds: float) -> str:
     return f"{s // 86400}d {s % 86400 // 3600:02d}h {s % 3600 // 60:02d}m"
 
 
+def _figure(x: float) -> str:
+    """Three significant digits, without an exponent: '3.33', '40.7', '10300'."""
+    return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
+
+
 def _is_tty(stream) -> bool:
     try:
         return bool(stream.isatty())
@@ -139,8 +144,8 @@ class Progress:
         rate = self.n / elapsed  # steps per second
         shown = rate / self.scale
         if shown >= 1:
-            return rate, f"{shown:.3g} {self.unit}/s"
-        return rate, f"{1 / shown:.3g} s/{self.unit}"
+            return rate, f"{_figure(shown)} {self.unit}/s"
+        return rate, f"{_figure(1 / shown)} s/{self.unit}"
 
     def _count(self):
         def number(steps):

@@ -61,6 +61,14 @@ def test_file_lines_are_spaced_by_the_interval_not_by_the_steps():
     assert out.getvalue().splitlines()[-1].startswith("reals: 8 img in 6m 23s")
 
 
+def test_fast_rates_have_no_exponent():
+    clock, out = Clock(), io.StringIO()
+    with Progress(5000, "demo", "img", stream=out, clock=clock) as bar:
+        clock.now += 0.485
+        bar.update(5000)
+    assert out.getvalue() == "demo: 5000/5000 img in 0s (10309 img/s)\n"
+
+
 def test_file_without_summary_and_disabled():
     clock, out = Clock(), io.StringIO()
     with Progress(10, "tick 1", "img", stream=out, clock=clock, summary=False) as bar:

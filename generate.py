@@ -23,11 +23,12 @@ Examples:
     python generate.py web --network snapshot.zip --outdir site --serve
 
 --network takes a snapshot (.zip, written by training or `convert`) or an official NVIDIA
-pickle (.pkl, read safely by tf_stylegan.legacy), of StyleGAN or StyleGAN2; the moving-average
-generator Gs is used. Latents follow the official scripts: z =
-np.random.RandomState(seed).randn(1, latent_size). Defaults that differ between the families
-(truncation: psi 0.7 on 8 layers for StyleGAN, 0.5 on all layers for StyleGAN2) are the
-network's own.
+pickle (.pkl, read safely by tf_stylegan.legacy), of StyleGAN or StyleGAN2, as a path, an
+http(s) URL or an official network's name such as stylegan2-ffhq-config-f (downloaded once
+into ~/.cache/tf-stylegan, or $TF_STYLEGAN_CACHE); the moving-average generator Gs is used.
+Latents follow the official scripts: z = np.random.RandomState(seed).randn(1, latent_size).
+Defaults that differ between the families (truncation: psi 0.7 on 8 layers for StyleGAN, 0.5
+on all layers for StyleGAN2) are the network's own.
 The logic lives in apps/ (generation, figures, interpolation, video) and tf_stylegan/export.py.
 """
 
@@ -114,7 +115,8 @@ def _network_option(fn):
                       help="Render the full network even if the snapshot was taken during "
                            "progressive growing (by default it renders its level, upscaled).")(fn)
     return click.option("--network", "network_path", required=True, metavar="PATH",
-                        help="Snapshot .zip or official .pkl")(fn)
+                        help="Snapshot .zip or official .pkl: a path, an http(s) URL or an "
+                             "official network's name (downloaded once)")(fn)
 
 
 def _load_Gs(network_path):
@@ -181,17 +183,17 @@ def images(network_path, seeds, truncation_psi, truncation_cutoff, noise, class_
     if seeds is None:
         raise click.UsageError("pass --seeds (or --projected-w).")
     import numpy as np
-    from tqdm.auto import tqdm
 
     from apps.generation import generate_images, make_labels, seed_inputs
     from data.image_files import save_png
     from tf_stylegan.images import image_grid
+    from tf_stylegan.progress import track
 
     Gs = _load_Gs(network_path)
     cfg = Gs.config
     label_vec = resolve_labels(cfg, class_idx, labels)
     results = []
-    for seed in tqdm(seeds, desc="images", unit="img"):
+    for seed in track(seeds, desc="images", unit="img"):
         z, image_noise = seed_inputs(Gs, seed, noise)  # the official scripts' draws
         image = generate_images(
             Gs, z, make_labels(cfg, 1, label_vec), truncation_psi=truncation_psi,
@@ -317,11 +319,14 @@ def export(network_path, outdir, fmt, version, overwrite):
 def convert(pkl, out, export_dir, version):
     """Official NVIDIA pickle PKL -> our snapshot OUT (.zip) [+ SavedModel].
 
-    The pickle is read with a restricted unpickler (no code from it is run).
+    PKL is a path, an http(s) URL or an official network's name (downloaded once). The pickle
+    is read with a restricted unpickler (no code from it is run).
     """
     from tf_stylegan import legacy
+    from tf_stylegan.pretrained import resolve_network
     from tf_stylegan.snapshot import save_snapshot
 
+    pkl, _ = resolve_network(pkl)
     G, D, Gs = legacy.load_official_pickle(pkl)
     save_snapshot(out, G, D, Gs, metadata={"converted_from": os.path.basename(pkl)})
     click.echo(f"Wrote {out} (resolution {Gs.config.resolution}, "
@@ -334,7 +339,8 @@ def convert(pkl, out, export_dir, version):
 # --- web -----------------------------------------------------------------------------------
 @cli.command()
 @click.option("--network", "network_path", default=None, metavar="PATH",
-              help="Snapshot .zip or official .pkl (omit with --serve to serve an existing site)")
+              help="Snapshot .zip or official .pkl: a path, URL or official name (omit with "
+                   "--serve to serve an existing site)")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False),
               help="Site folder to write (or, with --serve alone, to serve)")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty --outdir")
@@ -460,13 +466,13 @@ def _project_target(projector, target, out, num_steps, seed, save_video, desc):
     import json
 
     import numpy as np
-    from tqdm.auto import tqdm
 
     from apps import projector as proj_lib
     from apps.video import write_animation
     from data.image_files import save_png
     from tf_stylegan.files import atomic_write
     from tf_stylegan.images import to_uint8
+    from tf_stylegan.progress import Progress
 
     def render(state):
         return np.asarray(to_uint8(projector.synthesize(state.w, state.noise)))[0]
@@ -474,7 +480,7 @@ def _project_target(projector, target, out, num_steps, seed, save_video, desc):
     os.makedirs(out, exist_ok=True)
     save_png(os.path.join(out, "target.png"), target)
     dists, final = [], None
-    with tqdm(total=num_steps, desc=desc, unit="step") as bar:
+    with Progress(num_steps, desc, "step") as bar:
 
         def tracked():
             nonlocal final

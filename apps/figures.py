@@ -23,13 +23,13 @@ import os
 import numpy as np
 import tensorflow as tf
 from PIL import Image
-from tqdm.auto import tqdm
 
 from apps.generation import generate_images, make_labels, synthesize, z_from_seed, z_from_seeds
 from data.image_files import save_png, to_pil
 from tf_stylegan.errors import UserError
 from tf_stylegan.families import family_of
 from tf_stylegan.images import to_uint8
+from tf_stylegan.progress import track
 
 # --- Official figure parameters (generate_figures.py) ---------------------------------------
 FIG2_SEED, FIG2_LODS, FIG2_ROWS = 5, (0, 1, 2, 2, 3, 3), 3
@@ -161,7 +161,7 @@ def _style_mixing_grid(Gs, col_w, row_w, row_styles, background, progress):
         canvas.paste(_rgb(image), ((col + 1) * res, 0))
     rows = enumerate(synthesize(Gs, row_w))
     if progress:
-        rows = tqdm(rows, total=len(row_w), desc=progress, unit="row", leave=False)
+        rows = track(rows, total=len(row_w), desc=progress, unit="row", leave=False)
     for row, image in rows:
         canvas.paste(_rgb(image), (0, (row + 1) * res))
         mixed = np.repeat(row_w[row][None], len(col_w), axis=0)
@@ -241,7 +241,8 @@ def figure5_noise_components(Gs, labels=None, seeds=FIG5_SEEDS, noise_ranges=Non
     w = Gs.mapping(tf.constant(z_from_seeds(seeds, cfg.latent_size)),
                    make_labels(cfg, len(seeds), labels))
     all_images = []
-    ranges = tqdm(noise_ranges, desc="figure 5", leave=False) if progress else noise_ranges
+    ranges = (track(noise_ranges, desc="figure 5", unit="image", leave=False)
+              if progress else noise_ranges)
     for noise_range in ranges:
         noise = [b if i in noise_range else tf.zeros_like(b) for i, b in enumerate(buffers)]
         images = np.array(to_uint8(Gs.synthesis(w, noise=noise)))  # psi 1: no truncation
@@ -270,7 +271,7 @@ def figure8_truncation(Gs, labels=None, seeds=FIG8_SEEDS, psis=FIG8_PSIS, progre
     canvas = Image.new("RGB", (res * len(psis), res * len(seeds)), "white")
     rows = range(len(seeds))
     if progress:
-        rows = tqdm(rows, desc="figure 8", unit="row", leave=False)
+        rows = track(rows, desc="figure 8", unit="row", leave=False)
     for row in rows:
         row_w = tf.concat([Gs.truncate(w[row:row + 1], psi, None) for psi in psis], axis=0)
         for col, image in enumerate(synthesize(Gs, row_w)):

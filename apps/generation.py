@@ -8,11 +8,11 @@ reproducible bit for bit on one machine.
 
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from tf_stylegan.errors import UserError
 from tf_stylegan.families import family_of
 from tf_stylegan.images import to_uint8
+from tf_stylegan.progress import track
 
 
 def z_from_seed(seed, latent_size):
@@ -92,14 +92,14 @@ def generate_images(Gs, z, labels=None, truncation_psi=None, truncation_cutoff=N
         seed: optional python int; with random noise, minibatch b uses the stateless seed
             `noise_seed(seed, b)`, so results are reproducible.
         batch_size: images per forward pass (official figures use 8).
-        progress: show a tqdm bar (bool or a description string).
+        progress: report progress (bool, or the description to show).
     """
     z = np.asarray(z, np.float32)
     out = []
     starts = range(0, len(z), batch_size)
     if progress:
-        starts = tqdm(starts, desc=progress if isinstance(progress, str) else "generate",
-                      unit="batch", leave=False)
+        starts = track(starts, desc=progress if isinstance(progress, str) else "generate",
+                       unit="batch", leave=False)
     for b, i in enumerate(starts):
         batch_labels = None if labels is None else labels[i:i + batch_size]
         s = None if seed is None else noise_seed(seed, b)

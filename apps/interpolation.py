@@ -2,11 +2,11 @@
 
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from apps.generation import make_labels, z_from_seeds
 from tf_stylegan.errors import UserError
 from tf_stylegan.images import to_uint8
+from tf_stylegan.progress import Progress
 
 
 def slerp(a, b, t):
@@ -51,8 +51,7 @@ def interpolation_frames(Gs, seeds, space="z", frames=60, loop=False, labels=Non
         w_keys = Gs.mapping(tf.constant(z_keys), make_labels(cfg, len(keys), labels)).numpy()
     psi = cfg.truncation_psi if truncation_psi is None else truncation_psi
     cutoff = cfg.truncation_cutoff if truncation_cutoff is None else truncation_cutoff
-    bar = tqdm(total=len(steps), desc="interpolate", unit="frame", disable=not progress,
-               leave=False)
+    bar = Progress(len(steps), "interpolate", "frame", enabled=progress, leave=False)
     for i in range(0, len(steps), batch_size):
         chunk = steps[i:i + batch_size]
         if space == "z":

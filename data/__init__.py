@@ -10,6 +10,6 @@ One concept per module:
 - `data.reader`: `TFRecordDataset`, the tf.data reader used by training and the metrics.
 - `data.inspection`: `info` / `display` / `extract` / `compare` of `dataset_tool.py`.
 
-This package depends only on the `tf_stylegan` library (files, images, errors), numpy, tqdm,
+This package depends only on the `tf_stylegan` library (files, images, errors, progress), numpy,
 TensorFlow, PIL and the optional source libraries; `training/` and `metrics/` import it.
 """

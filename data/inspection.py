@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from tf_stylegan.images import image_grid
+from tf_stylegan.progress import Progress
 
 from .image_files import save_png
 from .reader import TFRecordDataset, read_images
@@ -77,7 +77,8 @@ def extract_images(tfrecord_dir, output_dir, *, resolution=None, max_images=None
     os.makedirs(output_dir, exist_ok=True)
     idx = 0
     total = TFRecordDataset(tfrecord_dir).num_images
-    with tqdm(total=total if max_images is None else min(total, max_images), unit="img") as bar:
+    with Progress(total if max_images is None else min(total, max_images), "extract",
+                  "img") as bar:
         for images, _ in read_images(tfrecord_dir, resolution, max_images):
             for img in images:
                 save_png(os.path.join(output_dir, f"img{idx:08d}.png"), img)

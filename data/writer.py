@@ -5,8 +5,8 @@ is a `np.random.RandomState(123)` permutation of the inputs (official `dataset_t
 `TFRecordExporter.choose_shuffled_order`). Beyond the official tool: output goes to a temporary
 directory next to the target that is renamed only once it is complete (bad input never leaves a
 half-written dataset), images are decoded and encoded by a thread pool while the calling thread
-writes (memory stays flat: at most a small window of images is held at once), and a tqdm bar
-shows progress.
+writes (memory stays flat: at most a small window of images is held at once), and
+`tf_stylegan.progress` reports progress.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stylegan.errors import UserError
+from tf_stylegan.progress import Progress
 
 from .image_files import BadImageError, check_image_array
 from .records import classes_file_name, encode_pyramid, labels_file_name, level_file_name
@@ -78,7 +79,8 @@ class TFRecordExporter:
         expected_images: int or None. Total for the progress bar; `close()` does not require it
             (skipped bad images make the final count smaller).
         overwrite: bool. Replace an existing non-empty `tfrecord_dir`.
-        progress: bool. Show a tqdm bar (images done, rate, time left) on stderr.
+        progress: bool. Report images done, rate and time left on stderr
+            (`tf_stylegan.progress`: a bar on a terminal, plain lines in a file).
         desc: str or None. Label of the progress bar.
 
     Example:
@@ -109,10 +111,7 @@ class TFRecordExporter:
         self._closed = False
         self._bar = None
         if progress:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=expected_images, unit="img", desc=desc or self.name,
-                             dynamic_ncols=True, smoothing=0.05)
+            self._bar = Progress(expected_images, desc or self.name, "img")
 
     # --- Writing ---
 
@@ -297,7 +296,7 @@ def write_dataset(tfrecord_dir, items: Iterable[Item], *, num_images=None, max_i
             aborting. Anything else always aborts.
         overwrite: bool. Replace a non-empty `tfrecord_dir`.
         num_workers: int or None. Decoder threads (default: CPU count, at most 8).
-        progress: bool. tqdm progress bar.
+        progress: bool. Report progress (`tf_stylegan.progress`).
         class_names: list of str or None. Saved to `<name>-classes.json`.
 
     Returns:
@@ -335,7 +334,7 @@ def write_dataset(tfrecord_dir, items: Iterable[Item], *, num_images=None, max_i
                         raise
                     skipped.append((item.name, str(e)))
                     if tfr._bar is not None:
-                        tfr._bar.set_postfix(skipped=len(skipped), refresh=False)
+                        tfr._bar.set_postfix(skipped=len(skipped))
                     continue
                 if item.label is not None:
                     labels.append(np.asarray(item.label, np.float32))

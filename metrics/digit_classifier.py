@@ -40,9 +40,9 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from tf_stylegan.files import atomic_path
+from tf_stylegan.progress import write
 
 __all__ = ["DEFAULT_SPEC", "DigitClassifier", "DigitClassifierSpec", "build_classifier",
            "held_out_mask", "load_digit_classifier", "train_classifier"]
@@ -211,7 +211,7 @@ class DigitClassifier:
 
 
 def load_digit_classifier(spec: DigitClassifierSpec | None = None,
-                          cache_dir: str | None = "cache", log=tqdm.write) -> DigitClassifier:
+                          cache_dir: str | None = "cache", log=write) -> DigitClassifier:
     """The classifier of `spec` (default `DEFAULT_SPEC`): read from `cache_dir`, or trained
     and cached there (`cache_dir` None: trained every time, not saved). Its held-out accuracy
     is measured on every load and logged, with where it came from."""

@@ -14,9 +14,9 @@ import glob
 import os
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from tf_stylegan.errors import UserError
+from tf_stylegan.progress import Progress, write
 
 __all__ = [
     "LabelSampler",
@@ -29,9 +29,8 @@ __all__ = [
 
 
 def progress_bar(total: int, desc: str, enabled: bool = True):
-    """A tqdm bar counting images (disabled when `enabled` is False)."""
-    return tqdm(total=int(total), desc=desc, unit="img", disable=not enabled, leave=False,
-                dynamic_ncols=True)
+    """A `Progress` counting images (silent when `enabled` is False)."""
+    return Progress(int(total), desc, "img", enabled=enabled, leave=False)
 
 
 def mirror_batch(images: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
@@ -79,8 +78,8 @@ def real_batches_from_dataset(tfrecord_dir: str, num_images: int, batch_size: in
     res = ds.resolution if resolution is None else int(resolution)
     left = int(num_images)
     if ds.num_images < left:
-        tqdm.write(f"{tfrecord_dir}: {ds.num_images} images, repeating them to make {left} "
-                   f"(as the official reader does).")
+        write(f"{tfrecord_dir}: {ds.num_images} images, repeating them to make {left} "
+              f"(as the official reader does).")
     rng = np.random.RandomState(seed)
     pipeline = ds.iterate(res, batch_size, shuffle=False, repeat=True, mirror=False,
                           drop_remainder=False)

@@ -6,7 +6,8 @@ network family, Gs's config, and free-form metadata such as the training kimg). 
 the name of a `tf_stylegan.families` entry; snapshots written before StyleGAN2 existed have no
 "family" and are StyleGAN. It is written to a temporary name and
 renamed (`tf_stylegan.files.atomic_path`), so a crash never leaves a half-written snapshot
-behind. `load_network` reads either a snapshot or an official NVIDIA pickle.
+behind. `load_network` reads either a snapshot or an official NVIDIA pickle, from a path, a
+URL or an official network's name.
 """
 
 import json
@@ -20,6 +21,7 @@ from tf_stylegan.errors import UserError
 from tf_stylegan.families import list_families
 from tf_stylegan.files import atomic_path
 from tf_stylegan.legacy import load_official_pickle
+from tf_stylegan.pretrained import resolve_network
 
 SNAPSHOT_FORMAT = 1
 _MEMBERS = ("G", "D", "Gs")
@@ -115,19 +117,37 @@ def load_network(path):
     """(G, D, Gs) from a snapshot (`.zip`, `load_snapshot`) or an official NVIDIA pickle (`.pkl`,
     `tf_stylegan.legacy.load_official_pickle`, which executes nothing from the file).
 
-    The two formats are told apart by the file name's extension (case-insensitive).
+    `path` may also be an http(s) URL or the name of an official network
+    (`tf_stylegan.pretrained.PRETRAINED`): the file is downloaded once into the cache
+    (`tf_stylegan.downloads`). The two formats are told apart by the file name's extension
+    (case-insensitive); a downloaded file whose URL ends in neither, by its first bytes.
 
     Raises:
-        UserError: `path` is missing, has another extension, or is not a valid file of its kind.
+        UserError: `path` is missing, has another extension, is not a valid file of its kind,
+            is an unknown network name, or cannot be downloaded.
     """
-    path = os.fspath(path)
+    path, fetched = resolve_network(path)
     _check_file(path, "network")
     extension = os.path.splitext(path)[1].lower()
+    if fetched and extension not in (".zip", ".pkl"):
+        extension = _extension_from_content(path)
     if extension == ".zip":
         return load_snapshot(path)
     if extension == ".pkl":
         return load_official_pickle(path)
     raise UserError(f"{path}: expected a snapshot (.zip) or an official network pickle (.pkl).")
+
+
+def _extension_from_content(path):
+    """".zip" for a zip archive (snapshots), ".pkl" for a pickle of protocol 2 or later (the
+    official networks), else the file's own extension."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == b"PK\x03\x04":
+        return ".zip"
+    if head[:1] == b"\x80":
+        return ".pkl"
+    return os.path.splitext(path)[1].lower()
 
 
 def _check_file(path, what):

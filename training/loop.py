@@ -333,10 +333,12 @@ class Trainer:
             self.apply_schedule(sched)
             alpha = tf.constant(sched.alpha, tf.float32)
             if bar is None and self.progress:
-                from tqdm.auto import tqdm
+                from tf_stylegan.progress import Progress
 
-                bar = tqdm(total=int(sched.tick_kimg * 1000), unit="img", leave=False,
-                           desc=f"tick {int(self.state.tick.numpy()) + 1}", dynamic_ncols=True)
+                # Off a terminal the tick's status line closes it: no summary line.
+                bar = Progress(int(sched.tick_kimg * 1000),
+                               f"tick {int(self.state.tick.numpy()) + 1}", "img", leave=False,
+                               summary=False)
             for _ in range(cfg.minibatch_repeats):
                 self._run_one(sched, alpha)
                 if bar is not None:

@@ -186,7 +186,7 @@ class _TeeStream:
 
     def write(self, text):
         self.stream.write(text)
-        # tqdm redraws with carriage returns: keep only finished lines in the log.
+        # Terminal progress bars redraw with carriage returns: keep only finished lines.
         if "\r" not in text:
             self.file.write(text)
         return len(text)

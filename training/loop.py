@@ -58,7 +58,8 @@ class Trainer:
         dataset: TFRecordDataset or None (opened from `cfg.dataset_dir`).
         run_dir: path or None. Where files are written (None: nothing is written; for tests).
             Only the chief worker writes.
-        progress: bool. tqdm bar within each tick.
+        progress: bool. Progress within each tick (tf_stylegan.progress: a bar on a terminal,
+            a plain line at most once a minute in a log file).
         log: callable(str) for status lines.
 
     Attributes:

@@ -137,7 +137,7 @@ def test_cache_location(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert pw.cache_dir() == str(tmp_path / "xdg" / "tf_stylegan" / "networks")
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert pw.cache_dir() == os.path.expanduser("~/.cache/tf_stylegan/networks")
+    assert pw.cache_dir() == os.path.expanduser("~/.cache/tf-stylegan/metric-networks")
 
 
 def test_the_real_package_files_are_pinned():

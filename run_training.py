@@ -85,13 +85,16 @@ _EXAMPLES = __doc__.split("Examples:", 1)[1]
               help="'auto' (latest run of this dataset and preset), a run directory or "
                    "checkpoint prefix (continue it in place), or a network-snapshot .zip (start "
                    "a new run from its networks and kimg).")
+@click.option("--checkpoint-minutes", type=click.FloatRange(min=0), default=None,
+              help="Besides every tick, write a resumable checkpoint every this many minutes "
+                   "(0: at ticks only), so a kill loses at most that much. [default: 20]")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override any config key (dotted for nested keys, YAML values); repeatable.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and schedule and exit.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar within each tick.")
 @_user_errors
 def main(dataset, data_dir, preset, mirror, cond, total_kimg, gpus, loss, mixed_precision, xla,
-         seed, metrics, outdir, resume, overrides, dry_run, progress):
+         seed, metrics, outdir, resume, checkpoint_minutes, overrides, dry_run, progress):
     """Train StyleGAN (Karras et al. 2019) or StyleGAN2 (Karras et al. 2020) as the official
     code does.
 
@@ -99,17 +102,25 @@ def main(dataset, data_dir, preset, mirror, cond, total_kimg, gpus, loss, mixed_
     StyleGAN2 (presets stylegan2*): no growing, lazy R1 and path-length regularization, global
     minibatch 32 with gradient accumulation. See configs/ for the presets and `--dry-run` for
     what a command will do.
+
+    SIGTERM, SIGINT (Ctrl+C) or SIGUSR1 stop the run cleanly: the current steps finish, a
+    checkpoint is written, and the command exits with status 75; `--resume auto` (or the run
+    directory) continues it exactly. Exit status: 0 done, 75 stopped by a signal, 1 bad input,
+    2 bad usage, 3 too many non-finite steps, 70 a bug (docs/training.md).
     """
-    from training import launch, loop
+    from training import launch, loop, preemption
 
     try:
         launch.run(dataset=dataset, data_dir=data_dir, preset=preset, mirror=mirror, cond=cond,
                    total_kimg=total_kimg, gpus=gpus, loss=loss, mixed_precision=mixed_precision,
                    xla=xla, seed=seed, outdir=outdir, resume=resume, metrics=metrics,
-                   overrides=overrides, dry_run=dry_run, progress=progress)
+                   checkpoint_minutes=checkpoint_minutes, overrides=overrides, dry_run=dry_run,
+                   progress=progress)
     except loop.NonFiniteError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(3)
+    except preemption.TrainingStopped:
+        sys.exit(preemption.EXIT_STOPPED)
 
 
 main.help = inspect.cleandoc(main.help) + "\n\nExamples:\n" + _EXAMPLES

@@ -191,13 +191,21 @@ class TFRecordDataset:
         return self.levels[resolution].path
 
     def iterate(self, resolution, batch_size, *, shuffle=True, repeat=True, mirror=False,
-                seed=None, drop_remainder=True, input_context=None) -> tf.data.Dataset:
+                seed=None, drop_remainder=True, input_context=None,
+                start=0) -> tf.data.Dataset:
         """tf.data pipeline of (images uint8 [B, r, r, C], labels float32 [B, label_size]).
 
         Order of operations: records of the level file zipped with the label rows -> shard
-        (input_context) -> shuffle (`shuffle_mb` MB of records) -> repeat -> batch -> parse,
-        decode_raw, CHW->HWC, optional mirror -> prefetch. Shuffling happens on the serialized
-        records, parsing on whole batches.
+        (input_context) -> shuffle (`shuffle_mb` MB of records), epoch after epoch -> batch ->
+        parse, decode_raw, CHW->HWC, optional mirror -> prefetch. Shuffling happens on the
+        serialized records, parsing on whole batches.
+
+        The stream is a pure function of `seed`: epoch e of a pipeline is its records shuffled
+        with a seed made of `seed` and e (the official reader reshuffles every epoch too), and
+        the mirror flips of batch k are drawn from `seed` and k. So the stream can be restarted
+        at any element: `start` skips the first `start` records of this pipeline's stream
+        without decoding them, reading at most one epoch of its records (a training run resumed
+        mid-epoch sees exactly the images the uninterrupted run would have seen).
 
         Args:
             resolution: int. A level of the dataset (4 .. self.resolution).
@@ -213,6 +221,8 @@ class TFRecordDataset:
                 pipeline id (for `strategy.distribute_datasets_from_function`). Without it,
                 `strategy.experimental_distribute_dataset` may auto-shard by data; pass a seed
                 then so that every worker shuffles identically.
+            start: int. Records of this pipeline's stream to skip (a multiple of its batch
+                size when `mirror` is set, so that the flips continue where they were).
         """
         path = self.level_file(resolution)
         level = self.levels[int(resolution)]
@@ -225,26 +235,38 @@ class TFRecordDataset:
             per_replica = input_context.get_per_replica_batch_size(int(batch_size))
             num_pipelines, pipeline_id = (input_context.num_input_pipelines,
                                           input_context.input_pipeline_id)
-        records = tf.data.TFRecordDataset(path, buffer_size=1 << 22)
-        if self.label_size:
-            ds = tf.data.Dataset.zip((records, tf.data.Dataset.from_tensor_slices(self.labels)))
-        else:
-            ds = records.map(lambda r: (r, tf.zeros([0], tf.float32)))
-        if num_pipelines > 1:
-            ds = ds.shard(num_pipelines, pipeline_id)
+        start = int(start)
+        if start < 0 or (mirror and start % per_replica):
+            raise ValueError(f"`start` must be >= 0 (and a multiple of the batch {per_replica} "
+                             f"with mirror). Received: start={start}")
         if seed is None:
-            seed_mirror = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-            seed_shuffle = None
-        else:
-            seed_mirror = seed_shuffle = int(seed) + 1000003 * pipeline_id
-        if shuffle:
-            item_bytes = c * h * w  # official: bytes per decoded image
-            shard_size = -(-self.num_images // num_pipelines)
-            buffer = min(shard_size, max(1, ((self.shuffle_mb << 20) - 1) // item_bytes + 1))
-            ds = ds.shuffle(buffer, seed=seed_shuffle, reshuffle_each_iteration=True)
-        if repeat:
-            ds = ds.repeat()
-        ds = ds.batch(per_replica, drop_remainder=drop_remainder)
+            seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+        seed = int(seed) + 1000003 * pipeline_id
+        labels = self.labels if self.label_size else None
+        shard_size = len(range(pipeline_id, self.num_images, num_pipelines))
+        item_bytes = c * h * w  # official: bytes per decoded image
+        buffer = min(shard_size, max(1, ((self.shuffle_mb << 20) - 1) // item_bytes + 1))
+
+        def epoch(e):
+            records = tf.data.TFRecordDataset(path, buffer_size=1 << 22)
+            if labels is not None:
+                ds = tf.data.Dataset.zip((records, tf.data.Dataset.from_tensor_slices(labels)))
+            else:
+                ds = records.map(lambda r: (r, tf.zeros([0], tf.float32)))
+            if num_pipelines > 1:
+                ds = ds.shard(num_pipelines, pipeline_id)
+            if shuffle:
+                ds = ds.shuffle(buffer, seed=seed * 7919 + e, reshuffle_each_iteration=False)
+            return ds
+
+        first_epoch, skip = divmod(start, shard_size)
+        if not repeat and first_epoch:
+            raise ValueError(f"`start` {start} is past the one epoch of a pipeline without "
+                             f"repeat ({shard_size} records)")
+        last_epoch = np.iinfo(np.int64).max if repeat else 1
+        ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(
+            tf.autograph.experimental.do_not_convert(epoch))
+        ds = ds.skip(skip).batch(per_replica, drop_remainder=drop_remainder)
 
         features = {
             "shape": tf.io.FixedLenFeature([3], tf.int64),
@@ -267,7 +289,7 @@ class TFRecordDataset:
             images = tf.transpose(tf.reshape(data, [-1, c, h, w]), [0, 2, 3, 1])  # [B,H,W,C]
             if mirror:
                 flip = tf.random.stateless_uniform(
-                    [tf.shape(images)[0]], seed=tf.stack([tf.constant(seed_mirror, tf.int64),
+                    [tf.shape(images)[0]], seed=tf.stack([tf.constant(seed, tf.int64),
                                                           step])) < 0.5
                 # Reverse only the flipped samples: partition, reverse, stitch back in order.
                 # On uint8 this is 2-3x faster than tf.where(flip, tf.reverse(x), x) or a
@@ -281,7 +303,7 @@ class TFRecordDataset:
                 images = tf.reshape(images, [-1, h, w, c])
             return images, labels  # [B, H, W, C] uint8, [B, label_size] float32
 
-        ds = ds.enumerate().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.enumerate(start // per_replica).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.prefetch(tf.data.AUTOTUNE)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (

@@ -225,8 +225,10 @@ def test_noise_ranges_at_1024_are_the_papers():
                            synthesis=SimpleNamespace(noise_shapes=lambda: sizes))
     assert figures.figure5_noise_ranges(stub) == [range(0, 17), range(0, 0), range(7, 17),
                                                   range(0, 7)]
-    # StyleGAN at 1024 px: layers 8-17 fine, 0-7 coarse (official generate_figures.py).
+    # StyleGAN at 1024 px: layers 8-17 fine, 0-7 coarse (official generate_figures.py); one
+    # noise map per layer, two of each size 4..1024.
     stub.config = sg.NetworkConfig(resolution=1024)
+    stub.synthesis = SimpleNamespace(noise_shapes=lambda: [2 ** (i // 2 + 2) for i in range(18)])
     assert figures.figure5_noise_ranges(stub) == [range(0, 18), range(0, 0), range(8, 18),
                                                   range(0, 8)]
 

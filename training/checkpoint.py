@@ -1,5 +1,7 @@
-"""Resumable training checkpoints: G, D, Gs, both Adams, the run's counters, the loss scales and
-the losses' own state (StyleGAN2's path-length mean).
+"""Resumable training checkpoints: G, D, Gs, both Adams, the run's counters, the loss scales,
+the losses' own state (StyleGAN2's path-length mean) and the bookkeeping of the tick in progress
+(the step statistics summed so far, the skipped-step streak, the data pipeline's origin), so that
+a checkpoint taken in the middle of a tick resumes as if the run had never stopped.
 
 A `tf.train.Checkpoint` under `<run_dir>/checkpoints/` managed by a `tf.train.CheckpointManager`
 (max_to_keep=2). TensorFlow writes the data files first and then replaces the `checkpoint` index
@@ -14,8 +16,13 @@ shape fails with an error naming the checkpoint and the first differences, befor
 assigned.
 
 The RNG needs no generator state: every random draw of a step is stateless, seeded by
-`(run_seed, step)`, and the data pipeline's shuffle seed is derived from the run seed and the
-image count at which the pipeline was (re)created, so both are reproducible from the counters.
+`(run_seed, step)`, and the data pipeline's stream is a function of the run seed and the image
+count at which the pipeline was created (`data_start_nimg`): a resumed run recreates it and skips
+the images it has already shown (`data.reader.TFRecordDataset.iterate`, `start`).
+
+Values added to the format later are optional on restore (`OPTIONAL`): a checkpoint written
+before them (always at a tick boundary) restores with their initial values, which are what they
+held there.
 """
 
 from __future__ import annotations
@@ -28,9 +35,13 @@ from tf_stylegan.errors import UserError
 
 from .trained_networks import optimizer_variables, variables_by_name
 
-__all__ = ["RunCheckpoint", "TrainState", "checkpoint_values", "latest_checkpoint"]
+__all__ = ["OPTIONAL", "RunCheckpoint", "TrainState", "checkpoint_values", "latest_checkpoint"]
 
 _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+# Values a checkpoint may lack (added to the format later; see the module docstring): the
+# tick-in-progress bookkeeping and the data pipeline's origin.
+OPTIONAL = ("state/tick_seconds", "state/data_start_nimg", "state/data_key",
+            "step/consecutive_bad", "totals/")
 # Written by tf.train.Checkpoint itself, not by the run.
 _BOOKKEEPING = ("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH")
 
@@ -48,10 +59,14 @@ class TrainState(tf.Module):
         run_seed: the run seed.
         nonfinite_total: steps skipped because of non-finite losses or gradients.
         train_time: seconds spent training (summed over resumes).
+        tick_seconds: seconds spent in the current tick before the checkpoint (0 at a tick
+            boundary), so that a tick cut by a stop reports its whole duration.
+        data_start_nimg, data_key: the image count at which the current data pipeline was
+            created and its [resolution, global minibatch] ([-1, -1]: none yet).
     """
 
     NAMES = ("cur_nimg", "step", "tick", "tick_start_nimg", "lod_key", "run_seed",
-             "nonfinite_total", "train_time")
+             "nonfinite_total", "train_time", "tick_seconds", "data_start_nimg", "data_key")
 
     def __init__(self, run_seed: int = 0):
         super().__init__(name="train_state")
@@ -64,6 +79,10 @@ class TrainState(tf.Module):
         self.run_seed = tf.Variable(int(run_seed), name="run_seed", **int64)
         self.nonfinite_total = tf.Variable(0, name="nonfinite_total", **int64)
         self.train_time = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_time")
+        self.tick_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                        name="tick_seconds")
+        self.data_start_nimg = tf.Variable(0, name="data_start_nimg", **int64)
+        self.data_key = tf.Variable([-1, -1], name="data_key", **int64)
 
     def by_name(self) -> dict[str, tf.Variable]:
         return {name: getattr(self, name) for name in self.NAMES}
@@ -74,8 +93,8 @@ def _tf_variable(v):
     return v if isinstance(v, tf.Variable) else v.value
 
 
-def checkpoint_values(networks, state: TrainState, loss_scale,
-                      losses_state=None) -> dict[str, tf.Variable]:
+def checkpoint_values(networks, state: TrainState, loss_scale, losses_state=None,
+                      totals=None, consecutive_bad=None) -> dict[str, tf.Variable]:
     """Everything a checkpoint holds, keyed by the name it is stored under.
 
     Args:
@@ -85,6 +104,8 @@ def checkpoint_values(networks, state: TrainState, loss_scale,
             resumed with another precision).
         losses_state: {name: tf.Variable} of the losses object (`variables_by_name()`; StyleGAN2:
             `pl_mean`, a per-replica variable, saved as the mean of the replicas' values).
+        totals: training.step.StepTotals, the step statistics summed since the tick began.
+        consecutive_bad: the step's int64 streak of skipped steps.
     """
     groups = {
         "G": variables_by_name(networks.G),
@@ -95,6 +116,8 @@ def checkpoint_values(networks, state: TrainState, loss_scale,
         "state": state.by_name(),
         "loss_scale": loss_scale.by_name(),
         "losses": dict(losses_state or {}),
+        "totals": totals.by_name() if totals is not None else {},
+        "step": {"consecutive_bad": consecutive_bad} if consecutive_bad is not None else {},
     }
     return {f"{group}/{name}": _tf_variable(v)
             for group, values in groups.items() for name, v in values.items()}
@@ -134,7 +157,11 @@ class RunCheckpoint:
         `prefix` and what differs, having changed nothing.
 
         Names and shapes are compared first; TensorFlow's `assert_consumed` then confirms that
-        every stored value was matched and every variable of the run restored.
+        every stored value was matched and every variable of the run restored. `OPTIONAL`
+        values the checkpoint lacks keep their current values.
+
+        Returns:
+            The names of the optional values the checkpoint lacked.
         """
         prefix = os.fspath(prefix)
         try:
@@ -144,7 +171,10 @@ class RunCheckpoint:
         except (tf.errors.OpError, ValueError) as e:
             raise UserError(f"{prefix}: cannot read the checkpoint "
                             f"({str(e).strip().splitlines()[0]})") from None
-        problems = [f"missing {name}" for name in sorted(set(self.values) - set(stored))]
+        absent = {name for name in set(self.values) - set(stored)
+                  if name.startswith(OPTIONAL)}
+        problems = [f"missing {name}"
+                    for name in sorted(set(self.values) - set(stored) - absent)]
         problems += [f"unexpected {name}" for name in sorted(set(stored) - set(self.values))]
         problems += [f"{name} has shape {list(stored[name])}, this run {list(v.shape)}"
                      for name, v in sorted(self.values.items())
@@ -156,7 +186,12 @@ class RunCheckpoint:
             raise UserError(f"{prefix}: the checkpoint does not match this run's networks, "
                             f"optimizers and counters ({len(problems)} differences: {shown}); "
                             f"it was written for another network or by another program.")
-        self.checkpoint.restore(prefix).assert_consumed()
+        checkpoint = self.checkpoint
+        if absent:
+            checkpoint = tf.train.Checkpoint(**_nest(
+                {name: v for name, v in self.values.items() if name not in absent}))
+        checkpoint.restore(prefix).assert_consumed()
+        return sorted(absent)
 
 
 def latest_checkpoint(path: str) -> str:

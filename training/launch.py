@@ -17,16 +17,18 @@ import yaml
 
 from data.reader import TFRecordDataset
 from tf_stylegan.errors import UserError
+from tf_stylegan.snapshot import read_snapshot_info
 
 from . import losses
 from .checkpoint import latest_checkpoint
 from .distribute import is_chief, make_strategy
 from .loop import Trainer
+from .preemption import StopSignals, TrainingStopped
 from .run_dir import RunDir
 from .schedule import schedule_table
 from .training_config import CONFIG_DIR, TrainingConfig, load_config
 
-__all__ = ["create_run_dir", "describe", "find_resume_dir", "run"]
+__all__ = ["check_resume", "create_run_dir", "describe", "find_resume_dir", "run"]
 
 _RUN_ID = re.compile(r"^(\d+)-")
 
@@ -115,6 +117,30 @@ def _check_same_network(run_dir: RunDir, net_cfg):
                         f"network config (differs in {diff}); cannot resume it with this config.")
 
 
+def check_resume(net_cfg, run_dir, prefix, snapshot) -> str | None:
+    """Checks, before anything is built, what resuming would read: the run's recorded network
+    config and the checkpoint's index, or the snapshot's network config. Returns a line saying
+    what the run will continue from (None for a new run); raises UserError naming the file."""
+    if prefix:
+        _check_same_network(RunDir(run_dir), net_cfg)
+        try:
+            tf.train.list_variables(prefix)
+        except (tf.errors.OpError, ValueError) as e:
+            raise UserError(f"{prefix}: cannot read the checkpoint "
+                            f"({str(e).strip().splitlines()[0]})") from None
+        return f"Resume: continue {run_dir} from {prefix}"
+    if snapshot:
+        info = read_snapshot_info(snapshot)
+        if info.get("config") != net_cfg.to_dict():
+            diff = sorted(k for k in set(info.get("config") or {}) | set(net_cfg.to_dict())
+                          if (info.get("config") or {}).get(k) != net_cfg.to_dict().get(k))
+            raise UserError(f"{snapshot}: snapshot network config differs from this run's in "
+                            f"{diff}; cannot resume from it.")
+        kimg = float(info.get("metadata", {}).get("kimg", 0.0))
+        return f"Resume: a new run from the networks of {snapshot} at kimg {kimg:g}"
+    return None
+
+
 def _resume_target(cfg, resume, print_fn):
     """(run directory to continue or None, checkpoint prefix or None, snapshot .zip or None)."""
     if not resume:
@@ -136,51 +162,66 @@ def _resume_target(cfg, resume, print_fn):
 
 def run(*, dataset=None, data_dir=None, preset=None, mirror=None, cond=None, total_kimg=None,
         gpus=None, loss=None, mixed_precision=None, xla=None, seed=None, outdir=None, resume=None,
-        metrics=None, overrides=(), dry_run=False, progress=True, print_fn=print):
-    """What `run_training.py` does (see its --help): resolve the config, pick the strategy and
-    the run directory, then train. Returns the run directory (None for --dry-run)."""
+        metrics=None, checkpoint_minutes=None, overrides=(), dry_run=False, progress=True,
+        print_fn=print):
+    """What `run_training.py` does (see its --help): resolve the config, check what a resume
+    would read, pick the strategy and the run directory, then train. Returns the run directory
+    (None for --dry-run).
+
+    Raises:
+        TrainingStopped: a stop signal ended the run after writing a checkpoint.
+    """
     if preset is None and dataset and os.path.isfile(os.path.join(CONFIG_DIR, f"{dataset}.yaml")):
         preset = dataset
     cfg = load_config(preset, overrides, dataset=dataset, data_dir=data_dir, mirror=mirror,
                       cond=cond, total_kimg=total_kimg, gpus=gpus, loss=loss,
                       mixed_precision=mixed_precision or None, xla=xla or None, seed=seed,
-                      outdir=outdir, metrics=metrics)
+                      outdir=outdir, metrics=metrics, checkpoint_minutes=checkpoint_minutes)
     if not cfg.dataset:
         raise UserError("no dataset given: pass --dataset NAME (a directory under --data-dir).")
     ds = TFRecordDataset(cfg.dataset_dir, resolution=cfg.resolution)
+    net_cfg = cfg.network_config(ds.resolution, ds.num_channels, ds.label_size)
+    # What a resume reads is checked first, by a dry run too, so that a job script can check
+    # its command before it queues for hours.
+    run_dir, prefix, snapshot = _resume_target(cfg, resume, print_fn)
+    resume_line = check_resume(net_cfg, run_dir, prefix, snapshot)
     if dry_run:
         num_replicas = cfg.gpus or max(1, len(tf.config.list_logical_devices("GPU")))
-        net_cfg = cfg.network_config(ds.resolution, ds.num_channels, ds.label_size)
         options = _options(cfg, net_cfg, cfg.schedule_config(num_replicas), num_replicas)
         print_fn(yaml.safe_dump(options, sort_keys=False, default_flow_style=None).rstrip())
         print_fn(f"\nSchedule ({num_replicas} replica(s), dataset {ds.resolution}x{ds.resolution}"
                  f", total {cfg.total_kimg:g} kimg):")
         print_fn(describe(cfg, ds.resolution, num_replicas))
+        if resume_line:
+            print_fn(f"\n{resume_line}")
         return None
 
-    strategy = make_strategy(cfg.gpus)
-    num_replicas = int(strategy.num_replicas_in_sync)
-    chief = is_chief(strategy)
-    run_dir, prefix, snapshot = _resume_target(cfg, resume, print_fn)
-    tee = None
-    if chief:
-        if run_dir is None:
-            run_dir = create_run_dir(cfg.outdir, cfg.dataset, num_replicas, cfg.family)
-        tee = RunDir(run_dir).open_log()
-    try:
-        # Only the chief writes the run directory; the other workers train without one.
-        trainer = Trainer(cfg, strategy=strategy, dataset=ds, run_dir=run_dir if chief else None,
-                          progress=progress, log=print_fn)
+    # From here on a stop signal only asks the run to stop (training/preemption.py): one that
+    # arrives while the networks are built or traced stops the run after its first steps.
+    with StopSignals(print_fn) as signals:
+        strategy = make_strategy(cfg.gpus)
+        num_replicas = int(strategy.num_replicas_in_sync)
+        chief = is_chief(strategy)
+        tee = None
         if chief:
-            if prefix:
-                _check_same_network(trainer.run_dir, trainer.net_cfg)
-            trainer.run_dir.write_options(
-                _options(cfg, trainer.net_cfg, trainer.sched_cfg, num_replicas))
-            print_fn(f"Run directory: {run_dir}")
-        trainer.train(resume=prefix, snapshot=snapshot)
-        if chief:
-            print_fn(f"Done: {run_dir}")
-    finally:
-        if tee is not None:
-            tee.close()
+            if run_dir is None:
+                run_dir = create_run_dir(cfg.outdir, cfg.dataset, num_replicas, cfg.family)
+            tee = RunDir(run_dir).open_log()
+        try:
+            # Only the chief writes the run directory; the other workers train without one.
+            trainer = Trainer(cfg, strategy=strategy, dataset=ds,
+                              run_dir=run_dir if chief else None, progress=progress,
+                              log=print_fn)
+            if chief:
+                trainer.run_dir.write_options(
+                    _options(cfg, trainer.net_cfg, trainer.sched_cfg, num_replicas))
+                print_fn(f"Run directory: {run_dir}")
+            trainer.train(resume=prefix, snapshot=snapshot, stop=signals)
+            if trainer.stopped_by is not None:
+                raise TrainingStopped(run_dir, trainer.stopped_by)
+            if chief:
+                print_fn(f"Done: {run_dir}")
+        finally:
+            if tee is not None:
+                tee.close()
     return run_dir

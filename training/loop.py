@@ -17,6 +17,7 @@ image count at which the pipeline was created), so a run is reproducible from it
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -28,8 +29,9 @@ from tf_stylegan.errors import UserError
 from tf_stylegan.snapshot import load_snapshot, save_snapshot
 
 from .checkpoint import RunCheckpoint, TrainState, checkpoint_values, latest_checkpoint
-from .distribute import is_chief, make_strategy
+from .distribute import is_chief, make_strategy, num_workers
 from .precision import check_xla, resolve
+from .preemption import StopAgreement, StopSignals
 from .run_dir import RunDir
 from .schedule import training_schedule
 from .step import TrainStep
@@ -97,7 +99,8 @@ class Trainer:
                               G_smoothing_kimg=cfg.G_smoothing_kimg, xla=cfg.xla)
         self.checkpoint = RunCheckpoint(
             checkpoint_values(self.networks, self.state, self.step.loss_scale,
-                              losses.variables_by_name()))
+                              losses.variables_by_name(), self.step.totals,
+                              self.step.consecutive_bad))
         self.manager = None
         if self.run_dir is not None:
             self.manager = tf.train.CheckpointManager(
@@ -107,6 +110,7 @@ class Trainer:
         self._iter = None
         self._iter_key = None
         self._metric_opts = self._check_metrics(cfg)
+        self.stopped_by = None  # the signal that stopped `train`, if one did
         self._sync_host_counters()
 
     def _check_passes(self):
@@ -139,12 +143,14 @@ class Trainer:
 
     # -- Counters ---------------------------------------------------------------------------------
     # The image and step counts live on the host between ticks (reading a variable every step
-    # would sync the device); the checkpointed variables are updated at tick boundaries.
+    # would sync the device); the checkpointed variables are updated before each checkpoint.
     def _sync_host_counters(self):
         self.nimg = int(self.state.cur_nimg.numpy())
         self._step_count = int(self.state.step.numpy())
         self._seed = int(self.state.run_seed.numpy())
         self._lod_key = tuple(int(k) for k in self.state.lod_key.numpy())
+        self._data_start = (int(self.state.data_start_nimg.numpy()),
+                            tuple(int(k) for k in self.state.data_key.numpy()))
 
     def _flush_host_counters(self):
         self.state.cur_nimg.assign(self.nimg)
@@ -156,12 +162,17 @@ class Trainer:
         nimg = self.nimg if nimg is None else nimg
         return training_schedule(nimg, self.net_cfg.resolution, self.sched_cfg)
 
-    def _make_iterator(self, resolution, global_batch):
-        seed = int((self._seed * 1000003 + self.nimg) % (2**31 - 1))
+    def _make_iterator(self, resolution, global_batch, start_nimg):
+        """The distributed data pipeline created at `start_nimg` images shown, positioned at
+        the current image: its stream depends on the run seed and `start_nimg` only, so a run
+        resumed after `start_nimg` sees the images the uninterrupted run sees."""
+        seed = int((self._seed * 1000003 + start_nimg) % (2**31 - 1))
+        shown = self.nimg - start_nimg
 
         def dataset_fn(ctx):
             return self.dataset.iterate(resolution, global_batch, shuffle=True, repeat=True,
-                                        mirror=self.cfg.mirror, seed=seed, input_context=ctx)
+                                        mirror=self.cfg.mirror, seed=seed, input_context=ctx,
+                                        start=shown // ctx.num_input_pipelines)
 
         return iter(self.strategy.distribute_datasets_from_function(dataset_fn))
 
@@ -174,9 +185,17 @@ class Trainer:
             self.state.lod_key.assign(key)
             self._lod_key = key
         self.networks.set_learning_rates(sched.G_lrate, sched.D_lrate)
-        if self._iter_key != (sched.resolution, sched.minibatch):
-            self._iter = self._make_iterator(sched.resolution, sched.minibatch)
-            self._iter_key = (sched.resolution, sched.minibatch)
+        key = (sched.resolution, sched.minibatch)
+        if self._iter_key != key:
+            # The pipeline of this level, created now, or where the checkpoint's was.
+            start_nimg, start_key = self._data_start
+            if start_key != key:
+                start_nimg = self.nimg
+                self._data_start = (start_nimg, key)
+                self.state.data_start_nimg.assign(start_nimg)
+                self.state.data_key.assign(key)
+            self._iter = self._make_iterator(sched.resolution, sched.minibatch, start_nimg)
+            self._iter_key = key
 
     def _run_one(self, sched, alpha):
         try:
@@ -294,14 +313,39 @@ class Trainer:
                          f"{type(e).__name__}: {e}")
 
     # -- The run ----------------------------------------------------------------------------------
-    def train(self, resume=None, snapshot=None):
+    def save_run_checkpoint(self, tick_seconds=0.0) -> str | None:
+        """Writes the run directory's next checkpoint (the chief's; None elsewhere), with the
+        counters and the seconds spent in the current tick; the oldest beyond two is pruned
+        only once the new one is complete. A full disk or an unwritable directory is a
+        UserError naming the directory; the previous checkpoint stays the latest."""
+        self._flush_host_counters()
+        self.state.tick_seconds.assign(tick_seconds)
+        if self.manager is None:
+            return None
+        try:
+            return self.manager.save(checkpoint_number=self._step_count)
+        except (tf.errors.OpError, OSError) as e:
+            reason = e.message if isinstance(e, tf.errors.OpError) else str(e)
+            kept = self.manager.latest_checkpoint
+            raise UserError(
+                f"{self.run_dir.checkpoints}: cannot write the checkpoint of step "
+                f"{self._step_count} ({reason.strip().splitlines()[0]}); "
+                + (f"the previous one, {kept}, is kept." if kept else "no earlier checkpoint.")
+            ) from None
+
+    def train(self, resume=None, snapshot=None, stop=None):
         """Runs (or continues) training to `cfg.total_kimg`, writing the run directory.
+
+        A stop request (SIGTERM, SIGINT, SIGUSR1: `training.preemption`) ends the run after the
+        current group of `minibatch_repeats` steps, with a checkpoint: `stopped_by` then names
+        the signal. Besides the tick boundaries, a checkpoint is written every
+        `cfg.checkpoint_minutes` of training.
 
         Args:
             resume: checkpoint to continue from (run dir, checkpoints dir or prefix), or None.
             snapshot: network-snapshot .zip to start from instead (networks and kimg only).
+            stop: a `training.preemption.StopSignals` to use instead of installing one (tests).
         """
-        cfg = self.cfg
         if snapshot:
             self.load_snapshot_weights(snapshot)
             self.log(f"Starting from snapshot {snapshot} at kimg {self.nimg / 1000:.1f} (fresh "
@@ -318,15 +362,27 @@ class Trainer:
         self._sync_host_counters()
         reporter = TickReporter(self)
         reporter.begin(resumed=bool(resume))
+        agreement = StopAgreement(self.strategy, num_workers(self.strategy))
+        with contextlib.ExitStack() as stack:
+            signals = stop if stop is not None else stack.enter_context(StopSignals(self.log))
+            self._train_loop(reporter, agreement, signals, resumed=bool(resume))
+        if self.stopped_by is None:
+            reporter.end()
+        return self
 
+    def _train_loop(self, reporter, agreement, signals, resumed):
+        cfg = self.cfg
         total_nimg = int(round(cfg.total_kimg * 1000))
-        start_time = tick_start_time = time.time()
+        start_time = time.time()
         train_time0 = float(self.state.train_time.numpy())
-        if resume:
+        tick_start_time = start_time - float(self.state.tick_seconds.numpy())
+        if resumed:
             tick_start_nimg = int(self.state.tick_start_nimg.numpy())
         else:
             tick_start_nimg = self.nimg
             self.state.tick_start_nimg.assign(tick_start_nimg)
+        clock = cfg.checkpoint_minutes * 60.0
+        last_checkpoint = time.time()
         bar = None
         done = self.nimg >= total_nimg
         while not done:
@@ -340,29 +396,55 @@ class Trainer:
                 bar = Progress(int(sched.tick_kimg * 1000),
                                f"tick {int(self.state.tick.numpy()) + 1}", "img", leave=False,
                                summary=False)
+            # The schedule holds for `minibatch_repeats` steps: stops and checkpoints come
+            # between such groups only, so a resumed run evaluates it where this one does.
             for _ in range(cfg.minibatch_repeats):
                 self._run_one(sched, alpha)
                 if bar is not None:
                     bar.update(sched.minibatch)
             done = self.nimg >= total_nimg
-            if self.nimg < tick_start_nimg + sched.tick_kimg * 1000 and not done:
-                continue
-            # ---- Tick boundary: the only host syncs. ----
-            if bar is not None:
-                bar.close()
-                bar = None
-            self._flush_host_counters()
-            self._check_nonfinite()
-            tick = int(self.state.tick.numpy()) + 1
-            self.state.tick.assign(tick)
             now = time.time()
             self.state.train_time.assign(train_time0 + now - start_time)
-            reporter.tick(tick, sched, now - tick_start_time,
-                          (self.nimg - tick_start_nimg) / 1000.0, done)
-            tick_start_nimg = self.nimg
-            self.state.tick_start_nimg.assign(tick_start_nimg)
-            if self.manager is not None and (tick % cfg.checkpoint_ticks == 0 or done):
-                self.manager.save(checkpoint_number=self._step_count)
-            tick_start_time = time.time()
-        reporter.end()
-        return self
+            if self.nimg >= tick_start_nimg + sched.tick_kimg * 1000 or done:
+                # ---- Tick boundary: the host syncs. ----
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                self._flush_host_counters()
+                self._check_nonfinite()
+                tick = int(self.state.tick.numpy()) + 1
+                self.state.tick.assign(tick)
+                reporter.tick(tick, sched, now - tick_start_time,
+                              (self.nimg - tick_start_nimg) / 1000.0, done)
+                tick_start_nimg = self.nimg
+                self.state.tick_start_nimg.assign(tick_start_nimg)
+                if tick % cfg.checkpoint_ticks == 0 or done:
+                    self.save_run_checkpoint()
+                    last_checkpoint = time.time()
+                tick_start_time = time.time()
+            elif clock and now - last_checkpoint >= clock:
+                self._check_nonfinite()
+                self.save_run_checkpoint(tick_seconds=now - tick_start_time)
+                last_checkpoint = time.time()
+            if not done and agreement.any_requested(signals.requested):
+                if bar is not None:
+                    bar.close()
+                self._stop(signals, tick_start_nimg, time.time() - tick_start_time)
+                return
+
+    def _stop(self, signals, tick_start_nimg, tick_seconds):
+        """Ends the run after a stop request: a checkpoint of where it is (mid-tick included),
+        and a line saying where it stopped and how to continue."""
+        began = time.time()
+        self._check_nonfinite()
+        if tick_start_nimg != self.nimg:  # a tick boundary has just written one
+            prefix = self.save_run_checkpoint(tick_seconds=tick_seconds)
+        else:
+            prefix = self.manager.latest_checkpoint if self.manager is not None else None
+        self.stopped_by = signals.name or "a stop request"
+        where = f"; checkpoint {prefix} written in {time.time() - began:.1f} s" if prefix else ""
+        self.log(f"Stopped by {self.stopped_by} at kimg {self.nimg / 1000:.3f} (step "
+                 f"{self._step_count}, tick {int(self.state.tick.numpy()) + 1} in progress)"
+                 f"{where}. Continue with --resume "
+                 f"{self.run_dir.path if self.run_dir is not None else 'RUN_DIR'} (or "
+                 f"--resume auto).")

@@ -171,6 +171,13 @@ class StepTotals(tf.Module):
         self.steps.assign(0)
         return means
 
+    def by_name(self) -> dict[str, tf.Variable]:
+        """The sums and counts by name, for a checkpoint taken in the middle of a tick."""
+        out = {f"sum/{name}": v for name, v in self.sums.items()}
+        out.update({f"count/{name}": v for name, v in self.counts.items()})
+        out["steps"] = self.steps
+        return out
+
 
 class TrainStep:
     """The traced training steps of a run, one per (resolution, global minibatch, variant).

@@ -95,6 +95,10 @@ class TrainingConfig:
         image_snapshot_ticks: int. Write fakesKKKKKK.png every N ticks (1).
         network_snapshot_ticks: int. Write network-snapshot-KKKKKK.zip every N ticks (10).
         checkpoint_ticks: int. Write a resumable checkpoint every N ticks (1).
+        checkpoint_minutes: float. Also write one every this many minutes of training, in the
+            middle of a tick if need be, so that a kill or power loss at any moment loses at
+            most that much work (20; 0: at ticks only). A tick at the official settings lasts
+            hours; a checkpoint of the demo takes well under a second (docs/training.md).
         max_nonfinite_steps: int. Stop after more than this many consecutive skipped steps.
         grid_size: [columns, rows] of the image grids, or None for the official '4k' layout.
         seed: int. Run seed: network init, latents, noise and data order derive from it.
@@ -149,6 +153,7 @@ class TrainingConfig:
     image_snapshot_ticks: int = 1
     network_snapshot_ticks: int = 10
     checkpoint_ticks: int = 1
+    checkpoint_minutes: float = 20.0
     max_nonfinite_steps: int = 20
     grid_size: list | None = None
     seed: int = 1000
@@ -175,6 +180,11 @@ class TrainingConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UserError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
+        if (not isinstance(self.checkpoint_minutes, (int, float))
+                or isinstance(self.checkpoint_minutes, bool) or self.checkpoint_minutes < 0):
+            raise UserError(f"`checkpoint_minutes` must be a number >= 0 (0: at ticks only). "
+                            f"Received: checkpoint_minutes={self.checkpoint_minutes!r}")
+        self.checkpoint_minutes = float(self.checkpoint_minutes)
         if self.total_kimg <= 0:
             raise UserError(f"`total_kimg` must be > 0. Received: total_kimg={self.total_kimg}")
         if not isinstance(self.network, dict) or not isinstance(self.schedule, dict):

@@ -217,3 +217,39 @@ def test_inconsistent_shapes(tmp_path):
     with pytest.raises(ValueError, match=r"x-r03\.tfrecords: has 3 records but the 4x4 level "
                                          r"has 4"):
         TFRecordDataset(d / "x")
+
+
+@pytest.mark.parametrize("pipelines", [1, 2])
+def test_a_stream_restarted_at_any_record_continues_exactly(labelled, pipelines):
+    """`start` restarts a shuffled, mirrored, multi-epoch stream where it was (what a resumed
+    training run relies on): batch k of the restarted stream is batch start/B + k of the full
+    one, images, labels and flips alike; every epoch is a permutation of the pipeline's
+    records, and the epochs differ."""
+    path, _, _ = labelled  # 10 images
+    ds = TFRecordDataset(path)
+
+    class Context:  # the InputContext of one of `pipelines` input pipelines
+        num_input_pipelines, input_pipeline_id = pipelines, pipelines - 1
+
+        @staticmethod
+        def get_per_replica_batch_size(batch):
+            return batch // pipelines
+
+    context = Context() if pipelines > 1 else None
+    batch = 2 * pipelines  # 2 per pipeline
+    full = [(x.numpy(), y.numpy()) for x, y in ds.iterate(
+        16, batch, mirror=True, seed=5, input_context=context).take(14)]
+    ids = np.concatenate([y[:, 0] for _, y in full])  # label 0 is the record id (fixture)
+    shard = 10 // pipelines
+    epochs = ids[:shard * (len(ids) // shard)].reshape(-1, shard)
+    for epoch in epochs:
+        assert sorted(epoch) == sorted(epochs[0]) and len(set(epoch)) == shard
+    assert any(not np.array_equal(e, epochs[0]) for e in epochs[1:])  # reshuffled
+    for start_batch in (1, 4, 9):  # inside the first epoch, across it, a later epoch
+        restarted = ds.iterate(16, batch, mirror=True, seed=5, input_context=context,
+                               start=start_batch * 2)
+        for k, (x, y) in enumerate(restarted.take(3)):
+            np.testing.assert_array_equal(x.numpy(), full[start_batch + k][0])
+            np.testing.assert_array_equal(y.numpy(), full[start_batch + k][1])
+    with pytest.raises(ValueError, match="multiple of the batch"):
+        ds.iterate(16, batch, mirror=True, seed=5, input_context=context, start=1)

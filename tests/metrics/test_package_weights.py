@@ -73,7 +73,7 @@ def toy(tmp_path, monkeypatch):
         return dict(pip=[sys.executable, str(script)], echo=lambda message: None)
 
     setup.log = log
-    setup.cache = tmp_path / "cache"
+    setup.cache = tmp_path / "cache" / "metric-networks"
     return setup
 
 
@@ -131,11 +131,13 @@ def test_pip_failure_is_reported_with_its_reason(toy, tmp_path, monkeypatch):
 
 
 def test_cache_location(monkeypatch, tmp_path):
+    # metric-networks/ in the project's one download cache (tf_stylegan.downloads).
     monkeypatch.setenv(pw.CACHE_ENV, str(tmp_path / "mine"))
-    assert pw.cache_dir() == str(tmp_path / "mine")
+    assert pw.CACHE_ENV == "TF_STYLEGAN_CACHE"
+    assert pw.cache_dir() == str(tmp_path / "mine" / "metric-networks")
     monkeypatch.delenv(pw.CACHE_ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert pw.cache_dir() == str(tmp_path / "xdg" / "tf_stylegan" / "networks")
+    assert pw.cache_dir() == str(tmp_path / "xdg" / "tf-stylegan" / "metric-networks")
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert pw.cache_dir() == os.path.expanduser("~/.cache/tf-stylegan/metric-networks")
 
@@ -189,8 +191,9 @@ def test_the_metrics_find_fetched_files_by_default(monkeypatch, tmp_path):
     with pytest.raises(UserError, match="projection needs.*--fetch-networks"):
         projector.load_lpips_weights(None)
     paths = {}
+    os.makedirs(pw.cache_dir())
     for name, spec in pw.PACKAGE_FILES.items():  # sparse files of the right size
-        paths[name] = str(tmp_path / spec.filename)
+        paths[name] = os.path.join(pw.cache_dir(), spec.filename)
         with open(paths[name], "wb") as f:
             f.truncate(spec.size)
     assert inception.resolve_inception_path(None) == paths["inception"]

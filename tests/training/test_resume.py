@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import tensorflow as tf
 import yaml
 
@@ -104,3 +105,100 @@ def test_kill_and_resume(tmp_path):
         raw = path.read_bytes()
         assert b"\r" not in raw, f"{path.name}: {raw[-2000:]!r}"
         assert b"kimg" in raw
+
+
+def _wait_for(path, text, proc, deadline, log):
+    while time.time() < deadline:
+        exited = proc.poll() is not None
+        if path.exists() and text in path.read_text():
+            return
+        assert not exited, log.read_text()[-3000:]
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not in {path} in time: {log.read_text()[-3000:]}")
+
+
+@pytest.mark.large  # two processes of the CLI: ~40 s
+def test_sigterm_stops_with_a_checkpoint_and_resume_finishes(tmp_path):
+    """SIGTERM mid-tick (and again once the first is acknowledged, if the process is still
+    there: it must change nothing): the command writes a checkpoint of where it is, says how to
+    continue and exits 75 within seconds; --resume auto then finishes the run, and every
+    snapshot loads."""
+    make_tiny_dataset(tmp_path / "data" / "tiny")
+    cfg = tiny_config(tmp_path / "data", "tiny", total_kimg=1.0, checkpoint_minutes=0)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    run_dir = tmp_path / "results" / "00000-stylegan-tiny-1gpu"
+    log = tmp_path / "run1.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(_cli([], tmp_path), cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            # Past two ticks (the steps traced, training steadily), into the next group of
+            # steps, then stop.
+            _wait_for(log, "tick 2 ", proc, time.time() + 200, log)
+            time.sleep(1.0)
+            sent = time.time()
+            proc.send_signal(signal.SIGTERM)
+            _wait_for(log, "SIGTERM received", proc, time.time() + 60, log)
+            if proc.poll() is None:  # while the step finishes or the checkpoint is written
+                proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=60)
+            signal_to_exit = time.time() - sent
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert code == 75, text[-3000:]
+    assert signal_to_exit < 30, signal_to_exit
+    assert "SIGTERM received: finishing the current step" in text
+    stopped = [line for line in text.splitlines() if line.startswith("Stopped by SIGTERM")]
+    assert len(stopped) == 1 and f"--resume {run_dir}" in stopped[0], text[-3000:]
+    prefix = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    nimg, _, tick = _ckpt_state(prefix)
+    assert f"at kimg {nimg / 1000:.3f}" in stopped[0] and tick >= 2
+    assert not (run_dir / "_finished.txt").exists()
+    print(f"SIGTERM to exit: {signal_to_exit:.2f} s")
+
+    out = subprocess.run(_cli(["--resume", "auto"], tmp_path), cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=400)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert f"Resumed from {prefix} at kimg {nimg / 1000:.1f}" in out.stdout
+    assert (run_dir / "_finished.txt").exists()
+    stats = read_jsonl(run_dir / "stats.jsonl")
+    assert [r["tick"] for r in stats] == list(range(1, len(stats) + 1))
+    assert stats[-1]["kimg"] == 1.024  # the first group of 4 x 8 images past 1 kimg
+    from tf_stylegan.snapshot import load_snapshot
+
+    for name in sorted(os.listdir(run_dir)):
+        if name.startswith("network-snapshot-"):
+            load_snapshot(run_dir / name)
+
+
+def test_dry_run_checks_what_a_resume_would_read(tmp_path):
+    make_tiny_dataset(tmp_path / "data" / "tiny")
+    cfg = tiny_config(tmp_path / "data", "tiny", total_kimg=0.064)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    missing = str(tmp_path / "nowhere")
+    out = subprocess.run(_cli(["--resume", missing, "--dry-run"], tmp_path), cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=200)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"Error: no training checkpoint found at {missing}" in out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.count("Error:") == 1  # one line
+    # A finished run: the dry run says what it would continue from.
+    done = subprocess.run(_cli([], tmp_path), cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_dir = tmp_path / "results" / "00000-stylegan-tiny-1gpu"
+    out = subprocess.run(_cli(["--resume", str(run_dir), "--dry-run"], tmp_path), cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=200)
+    assert out.returncode == 0, out.stderr
+    prefix = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    assert f"Resume: continue {run_dir} from {prefix}" in out.stdout
+    # A checkpoint of another network is refused before anything is built.
+    other = dict(cfg.to_dict(), network={**cfg.network, "fmap_max": 32})
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(other))
+    out = subprocess.run(_cli(["--resume", str(run_dir), "--dry-run"], tmp_path), cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=200)
+    assert out.returncode == 1 and "different network config (differs in ['fmap_max'])" \
+        in out.stderr, out.stderr

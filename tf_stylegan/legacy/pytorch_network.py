@@ -219,6 +219,26 @@ class _ReconstructPersistent(Inert):
         return "<safe torch_utils.persistence._reconstruct_persistent_obj>"
 
 
+class _RebuildParameterWithState(Inert):
+    """Replaces `torch._utils._rebuild_parameter_with_state(tensor, requires_grad, hooks,
+    state)`, which torch writes for a parameter with Python attributes of its own (`state`,
+    its `__dict__`, or `(__dict__, slots)`; torch `nn/parameter.py` `__reduce_ex__`): the tensor,
+    once the hooks are checked empty and the state checked to be plain data (then dropped)."""
+
+    __slots__ = ()
+
+    def __call__(self, data=None, requires_grad=False, backward_hooks=None, state=None, *rest,
+                 **kwargs):
+        if rest or kwargs:
+            raise UnsafePickleError(
+                "_rebuild_parameter_with_state was called with unexpected arguments")
+        _state_data(state, "parameter state")
+        return _REBUILD_PARAMETER(data, requires_grad, backward_hooks)
+
+    def __repr__(self):
+        return "<safe torch._utils._rebuild_parameter_with_state>"
+
+
 class _SetFactory(Inert):
     """Replaces `builtins.set` (protocol <= 3 pickles of `_non_persistent_buffers_set`):
     `set()` or `set([names])` only."""
@@ -239,15 +259,17 @@ def _pick(mapping: Mapping, *keys) -> dict:
     return {key: mapping[key] for key in keys}
 
 
+_REBUILD_PARAMETER = TORCH_GLOBALS[("torch._utils", "_rebuild_parameter")]
+
 # (module, name) -> stand-in: the globals of stylegan2-ada-pytorch pickles (fixture README
 # section 3.2) and their documented variants (protocol <= 3 sets, numpy 1 scalars,
 # `_rebuild_parameter_with_state`), and nothing else.
 ALLOWED_GLOBALS: Mapping[tuple[str, str], Any] = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _ReconstructPersistent(),
     **_pick(TORCH_GLOBALS, ("torch._utils", "_rebuild_tensor_v2"),
-            ("torch._utils", "_rebuild_parameter"),
-            ("torch._utils", "_rebuild_parameter_with_state"),
-            ("torch.storage", "_load_from_bytes"), ("collections", "OrderedDict")),
+            ("torch._utils", "_rebuild_parameter"), ("torch.storage", "_load_from_bytes"),
+            ("collections", "OrderedDict")),
+    ("torch._utils", "_rebuild_parameter_with_state"): _RebuildParameterWithState(),
     ("dnnlib.util", "EasyDict"): EasyDictStandIn,
     **_pick(NUMPY_GLOBALS, ("numpy", "dtype"), ("numpy._core.multiarray", "scalar"),
             ("numpy.core.multiarray", "scalar")),
@@ -289,8 +311,10 @@ def is_pytorch_snapshot(path: str | os.PathLike) -> bool:
     """Whether the pickle `path` holds a dict at the top (stylegan2-ada-pytorch's snapshots),
     rather than NVIDIA's TF tuple `(G, D, Gs)`.
 
-    A pickle of a dict starts by building the empty dict (EMPTY_DICT; MARK DICT in protocol 0);
-    a tuple starts with its first item. Only the first opcodes are read and nothing is built.
+    A pickle of a dict starts by building that (empty) dict: EMPTY_DICT, or MARK DICT in
+    protocol 0. A pickle of a tuple starts with its first item, in NVIDIA's TF pickles the
+    Network G. Only the first opcodes are read and nothing is built; whichever reader then
+    reads the file checks its whole structure.
     """
     with open(path, "rb") as f:
         first = _first_opcode(f)

@@ -75,7 +75,7 @@ class Options:
 
 
 def _tensor(array, options):
-    array = np.ascontiguousarray(array)
+    array = np.array(array, order="C")  # (not ascontiguousarray: it makes 0-d arrays 1-d)
     strides = tuple(s // array.itemsize for s in array.strides)
     storage = ts.StorageFromBytes(array, location=options.location)
     return ts.Tensor(storage, array.shape, strides)
@@ -167,3 +167,131 @@ def pickle_globals(data):
         else:
             stack.append(None)
     return found
+
+
+# --- records of stylegan2-ada-pytorch networks from official TF-layout variables -----------------
+FIR = (np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64).astype(np.float32)
+
+
+def _record(class_name, parameters=None, buffers=None, modules=None, **attrs):
+    state = {"training": False, "_parameters": dict(parameters or {}),
+             "_buffers": dict(buffers or {}), "_non_persistent_buffers_set": frozenset(),
+             "_modules": dict(modules or {}), **{k: {} for k in HOOK_DICTS}, **attrs}
+    return PersistentModule(class_name, 6, "# source text omitted", state)
+
+
+def _pt_conv(w, flip=False):
+    """A TF-layout kernel [k, k, I, O] as PyTorch's [O, I, k, k] (fixture README 5.1), flipped
+    for the true convolutions of G's up-sampling layers."""
+    w = np.asarray(w, np.float32)
+    return np.ascontiguousarray((w[::-1, ::-1] if flip else w).transpose(3, 2, 0, 1))
+
+
+def _fc(weight, bias, activation="linear", lrmul=1.0):
+    weight = np.ascontiguousarray(np.asarray(weight, np.float32).T)  # [in, out] -> [out, in]
+    return _record("FullyConnectedLayer", {"weight": weight, "bias": np.asarray(bias, "f4")},
+                   activation=activation, bias_gain=lrmul,
+                   weight_gain=np.float64(lrmul / np.sqrt(weight.shape[1])))
+
+
+def _mapping_record(dense, z_dim, c_dim, w_dim, num_ws, lrmul, w_avg=None, embed=None):
+    modules = {f"fc{i}": _fc(w, b, "lrelu", lrmul) for i, (w, b) in enumerate(dense)}
+    if embed is not None:
+        modules["embed"] = _fc(*embed)
+    buffers = {} if w_avg is None else {"w_avg": np.asarray(w_avg, np.float32)}
+    return _record("MappingNetwork", buffers=buffers, modules=modules, z_dim=z_dim, c_dim=c_dim,
+                   w_dim=w_dim, num_ws=num_ws, num_layers=len(dense),
+                   w_avg_beta=None if w_avg is None else 0.995)
+
+
+def pt_generator(own, mapping, synth, resolution, architecture="skip", conv_clamp=None,
+                 lrmul=0.01, channels=3):
+    """A stylegan2-ada-pytorch `Generator` record holding the official TF-layout variables of
+    `stylegan2_numpy.random_official_generator` (own, mapping, synthesis), renamed and
+    re-laid-out by the fixture README's table (section 5.1, which NVIDIA's converter inverts:
+    transposes, `mod_bias + 1`, the up-convolutions flipped)."""
+    R = int(np.log2(resolution))
+    latent = own["dlatent_avg"].shape[0]
+    i = 0
+    dense = []
+    while f"Dense{i}/weight" in mapping:
+        dense.append((mapping[f"Dense{i}/weight"], mapping[f"Dense{i}/bias"]))
+        i += 1
+
+    def modulated(scope, class_name, noise_index=None, up=1):
+        v = {k.split("/")[-1]: synth[k] for k in synth if k.startswith(scope + "/")}
+        affine = _fc(v["mod_weight"], v["mod_bias"] + np.float32(1))
+        params = {"weight": _pt_conv(v["weight"], flip=up == 2), "bias": v["bias"]}
+        attrs = {"conv_clamp": conv_clamp}
+        buffers = {}
+        if class_name == "SynthesisLayer":
+            params["noise_strength"] = np.asarray(v["noise_strength"], np.float32)
+            buffers = {"noise_const": synth[f"noise{noise_index}"][0, 0], "resample_filter": FIR}
+            attrs.update(activation="lrelu", use_noise=True, up=up, act_gain=np.float64(2**0.5))
+        else:
+            attrs["weight_gain"] = np.float64(1 / np.sqrt(params["weight"].shape[1]))
+        return _record(class_name, params, buffers, {"affine": affine}, **attrs)
+
+    blocks = {}
+    for r in range(2, R + 1):
+        s = f"{2**r}x{2**r}"
+        modules = {}
+        if r == 2:
+            params = {"const": np.ascontiguousarray(synth["4x4/Const/const"][0])}
+            modules["conv1"] = modulated("4x4/Conv", "SynthesisLayer", 0)
+        else:
+            params = {}
+            modules["conv0"] = modulated(f"{s}/Conv0_up", "SynthesisLayer", 2 * r - 5, up=2)
+            modules["conv1"] = modulated(f"{s}/Conv1", "SynthesisLayer", 2 * r - 4)
+        if architecture == "skip" or r == R:
+            modules["torgb"] = modulated(f"{s}/ToRGB", "ToRGBLayer")
+        if architecture == "resnet" and r > 2:
+            modules["skip"] = _record(
+                "Conv2dLayer", {"weight": _pt_conv(synth[f"{s}/Skip/weight"], flip=True)},
+                {"resample_filter": FIR}, activation="linear", up=2, down=1, conv_clamp=None,
+                bias=None)
+        blocks[f"b{2**r}"] = _record("SynthesisBlock", params, {"resample_filter": FIR},
+                                     modules, architecture=architecture, resolution=2**r,
+                                     in_channels=0 if r == 2 else None, is_last=r == R)
+    num_ws = 2 * R - 2
+    synthesis = _record("SynthesisNetwork", modules=blocks, num_ws=num_ws,
+                        block_resolutions=[2**r for r in range(2, R + 1)])
+    mapping_rec = _mapping_record(dense, latent, 0, latent, num_ws, lrmul, own["dlatent_avg"])
+    return _record("Generator", modules={"synthesis": synthesis, "mapping": mapping_rec},
+                   z_dim=latent, c_dim=0, w_dim=latent, img_resolution=resolution,
+                   img_channels=channels, num_ws=num_ws, _init_kwargs={})
+
+
+def pt_discriminator(v, resolution, architecture="resnet", conv_clamp=None, channels=3):
+    """A stylegan2-ada-pytorch `Discriminator` record holding the official TF-layout variables
+    of `stylegan2_numpy.random_official_discriminator` (README 5.1; no flips in D)."""
+    R = int(np.log2(resolution))
+
+    def conv(scope, down=1, activation="lrelu", clamp=conv_clamp):
+        params = {"weight": _pt_conv(v[scope + "/weight"])}
+        if scope + "/bias" in v:
+            params["bias"] = v[scope + "/bias"]
+        return _record("Conv2dLayer", params, {"resample_filter": FIR}, activation=activation,
+                       up=1, down=down, conv_clamp=clamp)
+
+    blocks = {}
+    for r in range(R, 2, -1):
+        s = f"{2**r}x{2**r}"
+        modules = {"conv0": conv(f"{s}/Conv0"), "conv1": conv(f"{s}/Conv1_down", down=2)}
+        if architecture == "skip" or r == R:
+            modules["fromrgb"] = conv(f"{s}/FromRGB")
+        if architecture == "resnet":
+            modules["skip"] = conv(f"{s}/Skip", down=2, activation="linear", clamp=None)
+        blocks[f"b{2**r}"] = _record("DiscriminatorBlock", buffers={"resample_filter": FIR},
+                                     modules=modules, architecture=architecture,
+                                     resolution=2**r)
+    epilogue = {"mbstd": _record("MinibatchStdLayer", group_size=4, num_channels=1),
+                "conv": conv("4x4/Conv"),
+                "fc": _fc(v["4x4/Dense0/weight"], v["4x4/Dense0/bias"], "lrelu"),
+                "out": _fc(v["Output/weight"], v["Output/bias"])}
+    if architecture == "skip":
+        epilogue["fromrgb"] = conv("4x4/FromRGB")
+    blocks["b4"] = _record("DiscriminatorEpilogue", modules=epilogue, architecture=architecture,
+                           cmap_dim=0, resolution=4)
+    return _record("Discriminator", modules=blocks, c_dim=0, img_resolution=resolution,
+                   img_channels=channels, block_resolutions=[2**r for r in range(R, 2, -1)])

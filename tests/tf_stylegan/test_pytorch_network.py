@@ -158,6 +158,7 @@ def _same_tensors(a, b):
     ta, tb = all_tensors(a), all_tensors(b)
     assert ta.keys() == tb.keys()
     for k in ta:
+        assert ta[k].shape == tb[k].shape and ta[k].dtype == tb[k].dtype, k
         np.testing.assert_array_equal(ta[k], tb[k], err_msg=k)
 
 

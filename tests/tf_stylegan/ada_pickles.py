@@ -173,7 +173,8 @@ def pickle_globals(data):
 FIR = (np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64).astype(np.float32)
 
 
-def _record(class_name, parameters=None, buffers=None, modules=None, **attrs):
+def record(class_name, parameters=None, buffers=None, modules=None, **attrs):
+    """A `PersistentModule` of `class_name` with torch's module state and attributes `attrs`."""
     state = {"training": False, "_parameters": dict(parameters or {}),
              "_buffers": dict(buffers or {}), "_non_persistent_buffers_set": frozenset(),
              "_modules": dict(modules or {}), **{k: {} for k in HOOK_DICTS}, **attrs}
@@ -189,7 +190,7 @@ def _pt_conv(w, flip=False):
 
 def _fc(weight, bias, activation="linear", lrmul=1.0):
     weight = np.ascontiguousarray(np.asarray(weight, np.float32).T)  # [in, out] -> [out, in]
-    return _record("FullyConnectedLayer", {"weight": weight, "bias": np.asarray(bias, "f4")},
+    return record("FullyConnectedLayer", {"weight": weight, "bias": np.asarray(bias, "f4")},
                    activation=activation, bias_gain=lrmul,
                    weight_gain=np.float64(lrmul / np.sqrt(weight.shape[1])))
 
@@ -199,7 +200,7 @@ def _mapping_record(dense, z_dim, c_dim, w_dim, num_ws, lrmul, w_avg=None, embed
     if embed is not None:
         modules["embed"] = _fc(*embed)
     buffers = {} if w_avg is None else {"w_avg": np.asarray(w_avg, np.float32)}
-    return _record("MappingNetwork", buffers=buffers, modules=modules, z_dim=z_dim, c_dim=c_dim,
+    return record("MappingNetwork", buffers=buffers, modules=modules, z_dim=z_dim, c_dim=c_dim,
                    w_dim=w_dim, num_ws=num_ws, num_layers=len(dense),
                    w_avg_beta=None if w_avg is None else 0.995)
 
@@ -230,7 +231,7 @@ def pt_generator(own, mapping, synth, resolution, architecture="skip", conv_clam
             attrs.update(activation="lrelu", use_noise=True, up=up, act_gain=np.float64(2**0.5))
         else:
             attrs["weight_gain"] = np.float64(1 / np.sqrt(params["weight"].shape[1]))
-        return _record(class_name, params, buffers, {"affine": affine}, **attrs)
+        return record(class_name, params, buffers, {"affine": affine}, **attrs)
 
     blocks = {}
     for r in range(2, R + 1):
@@ -246,18 +247,18 @@ def pt_generator(own, mapping, synth, resolution, architecture="skip", conv_clam
         if architecture == "skip" or r == R:
             modules["torgb"] = modulated(f"{s}/ToRGB", "ToRGBLayer")
         if architecture == "resnet" and r > 2:
-            modules["skip"] = _record(
+            modules["skip"] = record(
                 "Conv2dLayer", {"weight": _pt_conv(synth[f"{s}/Skip/weight"], flip=True)},
                 {"resample_filter": FIR}, activation="linear", up=2, down=1, conv_clamp=None,
                 bias=None)
-        blocks[f"b{2**r}"] = _record("SynthesisBlock", params, {"resample_filter": FIR},
+        blocks[f"b{2**r}"] = record("SynthesisBlock", params, {"resample_filter": FIR},
                                      modules, architecture=architecture, resolution=2**r,
                                      in_channels=0 if r == 2 else None, is_last=r == R)
     num_ws = 2 * R - 2
-    synthesis = _record("SynthesisNetwork", modules=blocks, num_ws=num_ws,
+    synthesis = record("SynthesisNetwork", modules=blocks, num_ws=num_ws,
                         block_resolutions=[2**r for r in range(2, R + 1)])
     mapping_rec = _mapping_record(dense, latent, 0, latent, num_ws, lrmul, own["dlatent_avg"])
-    return _record("Generator", modules={"synthesis": synthesis, "mapping": mapping_rec},
+    return record("Generator", modules={"synthesis": synthesis, "mapping": mapping_rec},
                    z_dim=latent, c_dim=0, w_dim=latent, img_resolution=resolution,
                    img_channels=channels, num_ws=num_ws, _init_kwargs={})
 
@@ -271,7 +272,7 @@ def pt_discriminator(v, resolution, architecture="resnet", conv_clamp=None, chan
         params = {"weight": _pt_conv(v[scope + "/weight"])}
         if scope + "/bias" in v:
             params["bias"] = v[scope + "/bias"]
-        return _record("Conv2dLayer", params, {"resample_filter": FIR}, activation=activation,
+        return record("Conv2dLayer", params, {"resample_filter": FIR}, activation=activation,
                        up=1, down=down, conv_clamp=clamp)
 
     blocks = {}
@@ -282,16 +283,16 @@ def pt_discriminator(v, resolution, architecture="resnet", conv_clamp=None, chan
             modules["fromrgb"] = conv(f"{s}/FromRGB")
         if architecture == "resnet":
             modules["skip"] = conv(f"{s}/Skip", down=2, activation="linear", clamp=None)
-        blocks[f"b{2**r}"] = _record("DiscriminatorBlock", buffers={"resample_filter": FIR},
+        blocks[f"b{2**r}"] = record("DiscriminatorBlock", buffers={"resample_filter": FIR},
                                      modules=modules, architecture=architecture,
                                      resolution=2**r)
-    epilogue = {"mbstd": _record("MinibatchStdLayer", group_size=4, num_channels=1),
+    epilogue = {"mbstd": record("MinibatchStdLayer", group_size=4, num_channels=1),
                 "conv": conv("4x4/Conv"),
                 "fc": _fc(v["4x4/Dense0/weight"], v["4x4/Dense0/bias"], "lrelu"),
                 "out": _fc(v["Output/weight"], v["Output/bias"])}
     if architecture == "skip":
         epilogue["fromrgb"] = conv("4x4/FromRGB")
-    blocks["b4"] = _record("DiscriminatorEpilogue", modules=epilogue, architecture=architecture,
+    blocks["b4"] = record("DiscriminatorEpilogue", modules=epilogue, architecture=architecture,
                            cmap_dim=0, resolution=4)
-    return _record("Discriminator", modules=blocks, c_dim=0, img_resolution=resolution,
+    return record("Discriminator", modules=blocks, c_dim=0, img_resolution=resolution,
                    img_channels=channels, block_resolutions=[2**r for r in range(R, 2, -1)])

@@ -310,9 +310,9 @@ def test_missing_extra_and_misshapen_tensors_are_refused():
     (lambda s: s.D.child("b4").child("mbstd").state.update(group_size=None), "group size"),
     (lambda s: s.D.state.update(c_dim=3), "differ in c_dim"),
     (lambda s: s.G.state["_modules"].update(
-        synthesis=ap._record("SynthesisNetwork", block_resolutions=[], num_ws=16)), "synthesis"),
-], ids=["activation", "no-noise", "fir", "lrmul", "weight-gain", "mixed-architecture", "blocks", "clamp",
-        "mbstd", "c_dim", "stylegan3-like"])
+        synthesis=ap.record("SynthesisNetwork", block_resolutions=[], num_ws=16)), "synthesis"),
+], ids=["activation", "no-noise", "fir", "lrmul", "weight-gain", "mixed-architecture", "blocks",
+        "clamp", "mbstd", "c_dim", "stylegan3-like"])
 def test_unsupported_networks_are_user_errors(change, match):
     snapshot = read_pytorch_pickle(BASES["r32"] + ".pkl")
     change(snapshot)

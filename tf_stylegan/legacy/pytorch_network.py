@@ -104,7 +104,7 @@ class PersistentModule(Inert):
         return children
 
     def child(self, name: str) -> "PersistentModule":
-        """The child module `name` (UserError-type error if it is missing)."""
+        """The child module `name` (`MalformedPickleError` if there is none)."""
         children = self.children
         if name not in children:
             raise MalformedPickleError(

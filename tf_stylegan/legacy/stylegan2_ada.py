@@ -52,13 +52,9 @@ SOURCE_FORMAT = "stylegan2-ada-pytorch"
 _FIR = np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64.0
 
 
-class _Unsupported(UserError):
-    pass
-
-
 def _check_class(module: PersistentModule, expected: str, where: str):
     if module.class_name != expected:
-        raise _Unsupported(f"{where}: expected a stylegan2-ada-pytorch {expected}, found "
+        raise UserError(f"{where}: expected a stylegan2-ada-pytorch {expected}, found "
                            f"{module.class_name} (only StyleGAN2-ADA networks are supported)")
 
 
@@ -75,12 +71,12 @@ def _fc_lrmul(fc: PersistentModule, activation: str, where: str) -> float:
     against its activation and its `weight_gain = lr / sqrt(in)` (`networks.py:89-118`)."""
     _check_class(fc, "FullyConnectedLayer", where)
     if fc.attr("activation") != activation:
-        raise _Unsupported(f"{where}: activation {fc.attr('activation')!r}, only "
+        raise UserError(f"{where}: activation {fc.attr('activation')!r}, only "
                            f"{activation!r} is supported here")
     lrmul = float(fc.attr("bias_gain"))
     expected = lrmul / math.sqrt(_tensor(fc, "weight", where).shape[1])
     if not math.isclose(float(fc.attr("weight_gain")), expected, rel_tol=1e-6):
-        raise _Unsupported(f"{where}: weight_gain {float(fc.attr('weight_gain'))} is not "
+        raise UserError(f"{where}: weight_gain {float(fc.attr('weight_gain'))} is not "
                            f"lr / sqrt(fan_in) = {expected}")
     return lrmul
 
@@ -91,7 +87,7 @@ def _mapping_fcs(mapping: PersistentModule, where: str):
     fcs = [mapping.child(f"fc{i}") for i in range(_int_attr(mapping, "num_layers"))]
     lrmuls = {_fc_lrmul(fc, "lrelu", f"{where}.fc{i}") for i, fc in enumerate(fcs)}
     if len(lrmuls) > 1:
-        raise _Unsupported(f"{where}: its layers have different learning rates {sorted(lrmuls)}")
+        raise UserError(f"{where}: its layers have different learning rates {sorted(lrmuls)}")
     return fcs, (lrmuls.pop() if lrmuls else None)
 
 
@@ -113,7 +109,7 @@ def _block_channels(synthesis: PersistentModule, D: PersistentModule, R: int, wh
         d_channels[2**r] = _tensor(D.child(f"b{2**r}").child("conv0"), "weight",
                                    where).shape[0]
     if d_channels != channels:
-        raise _Unsupported(f"{where}: G and D have different widths ({channels} and "
+        raise UserError(f"{where}: G and D have different widths ({channels} and "
                            f"{d_channels}); one config describes both here")
     return channels
 
@@ -135,7 +131,7 @@ def _widths(channels: dict, synthesis_kwargs: dict, where: str) -> dict:
         if min(fmap_base, fmap_max) == channels[4] and all(
                 min(int(fmap_base / (res // 2)), fmap_max) == c for res, c in channels.items()):
             return {"fmap_base": fmap_base, "fmap_max": fmap_max}
-    raise _Unsupported(f"{where}: block widths {channels} are not min(base / resolution, max)")
+    raise UserError(f"{where}: block widths {channels} are not min(base / resolution, max)")
 
 
 def _check_filters(module: PersistentModule, where: str):
@@ -143,7 +139,7 @@ def _check_filters(module: PersistentModule, where: str):
     for name, value in module.named_tensors().items():
         if name.split(".")[-1] == "resample_filter":
             if value.shape != _FIR.shape or not np.allclose(value, _FIR, rtol=0, atol=1e-7):
-                raise _Unsupported(f"{where}: {name} is not the [1,3,3,1] FIR filter")
+                raise UserError(f"{where}: {name} is not the [1,3,3,1] FIR filter")
 
 
 def _layer_attrs(module: PersistentModule, class_name: str, name: str) -> set:
@@ -158,7 +154,7 @@ def _layer_attrs(module: PersistentModule, class_name: str, name: str) -> set:
 
 def _one_value(values: set, what: str, where: str):
     if len(values) != 1:
-        raise _Unsupported(f"{where}: the layers differ in {what} ({sorted(map(str, values))})")
+        raise UserError(f"{where}: the layers differ in {what} ({sorted(map(str, values))})")
     return values.pop()
 
 
@@ -176,26 +172,27 @@ def config_from_modules(G: PersistentModule, D: PersistentModule,
     res = _int_attr(G, "img_resolution")
     R = int(math.log2(res)) if res >= 4 else 0
     if 2**R != res:
-        raise _Unsupported(f"{where}: resolution {res} is not a power of two >= 4")
+        raise UserError(f"{where}: resolution {res} is not a power of two >= 4")
     c_dim, w_dim = _int_attr(G, "c_dim"), _int_attr(G, "w_dim")
     for name in ("img_resolution", "c_dim", "img_channels"):
         if _int_attr(D, name) != _int_attr(G, name):
-            raise _Unsupported(f"{where}: G and D differ in {name}")
+            raise UserError(f"{where}: G and D differ in {name}")
     mapping, synthesis = G.child("mapping"), G.child("synthesis")
     _check_class(synthesis, "SynthesisNetwork", f"{where}: G.synthesis")
     if list(synthesis.attr("block_resolutions")) != [2**r for r in range(2, R + 1)] \
             or _int_attr(G, "num_ws") != 2 * R - 2:
-        raise _Unsupported(f"{where}: G's synthesis network is not stylegan2-ada-pytorch's")
+        raise UserError(f"{where}: G's synthesis network is not stylegan2-ada-pytorch's")
     fcs, lrmul = _mapping_fcs(mapping, f"{where}: G.mapping")
-    if c_dim:
-        _fc_lrmul(mapping.child("embed"), "linear", f"{where}: G.mapping.embed")
+    if c_dim and _fc_lrmul(mapping.child("embed"), "linear", f"{where}: G.mapping.embed") != 1:
+        raise UserError(f"{where}: G's label embedding has a learning-rate multiplier other "
+                        "than 1")
     for module, name in ((synthesis, "SynthesisLayer"), (D, "Conv2dLayer")):
         activations = _layer_attrs(module, name, "activation")
         if activations - {"lrelu", "linear"}:
-            raise _Unsupported(f"{where}: activations {sorted(map(str, activations))}, only "
+            raise UserError(f"{where}: activations {sorted(map(str, activations))}, only "
                                "'lrelu' is supported")
     if _layer_attrs(synthesis, "SynthesisLayer", "use_noise") != {True}:
-        raise _Unsupported(f"{where}: synthesis layers without noise inputs are not supported")
+        raise UserError(f"{where}: synthesis layers without noise inputs are not supported")
     _check_filters(G, f"{where}: G")
     _check_filters(D, f"{where}: D")
     g_clamp = _one_value(_layer_attrs(synthesis, "SynthesisLayer", "conv_clamp")
@@ -203,7 +200,7 @@ def config_from_modules(G: PersistentModule, D: PersistentModule,
                          where)
     d_convs = {v for v in _layer_attrs(D, "Conv2dLayer", "conv_clamp") if v is not None}
     if d_convs - {g_clamp}:  # the skips have none, the other D convs G's clamp
-        raise _Unsupported(f"{where}: G and D differ in conv_clamp")
+        raise UserError(f"{where}: G and D differ in conv_clamp")
     g_arch = _one_value(_layer_attrs(synthesis, "SynthesisBlock", "architecture"),
                         "architecture", where)
     d_arch = _one_value(_layer_attrs(D, "DiscriminatorBlock", "architecture")
@@ -218,13 +215,16 @@ def config_from_modules(G: PersistentModule, D: PersistentModule,
     if mbstd is not None:
         group = mbstd.attr("group_size")
         if not isinstance(group, int) or group < 2:
-            raise _Unsupported(f"{where}: minibatch-stddev group size {group!r} (only >= 2)")
+            raise UserError(f"{where}: minibatch-stddev group size {group!r} (only >= 2)")
         mbstd_kwargs = {"mbstd_group_size": group,
                         "mbstd_num_features": _int_attr(mbstd, "num_channels")}
     label_kwargs = {}
     if c_dim:
         d_fcs, d_lrmul = _mapping_fcs(D.child("mapping"), f"{where}: D.mapping")
-        _fc_lrmul(D.child("mapping").child("embed"), "linear", f"{where}: D.mapping.embed")
+        if _fc_lrmul(D.child("mapping").child("embed"), "linear",
+                     f"{where}: D.mapping.embed") != 1:
+            raise UserError(f"{where}: D's label embedding has a learning-rate multiplier "
+                            "other than 1")
         cmap_dim = _int_attr(epilogue, "cmap_dim")
         label_kwargs = {"label_mapping": "embed", "d_mapping_layers": len(d_fcs),
                         "d_cmap_dim": None if cmap_dim == channels[4] else cmap_dim}
@@ -355,7 +355,7 @@ def convert_pytorch_networks(snapshot: PytorchSnapshot, where: str = "pickle"):
     try:
         config = config_from_modules(snapshot.G, snapshot.D, where)
         if config_from_modules(snapshot.G_ema, snapshot.D, where) != config:
-            raise _Unsupported(f"{where}: G and G_ema have different architectures")
+            raise UserError(f"{where}: G and G_ema have different architectures")
         networks = []
         for name, module, cls, targets in (
                 ("G", snapshot.G, StyleGAN2Generator, generator_targets),

@@ -96,12 +96,13 @@ class PersistentModule(Inert):
 
     @property
     def children(self) -> dict[str, "PersistentModule"]:
-        """The child modules `{name: PersistentModule}` (torch `_modules`)."""
+        """The child modules `{name: PersistentModule}` (torch `_modules`, without the
+        submodules set to None)."""
         children = self.state.get("_modules") or {}
         if type(children) is not dict or not all(
-                isinstance(c, PersistentModule) for c in children.values()):
+                c is None or isinstance(c, PersistentModule) for c in children.values()):
             raise MalformedPickleError(f"{self.class_name}._modules must map names to modules")
-        return children
+        return {name: c for name, c in children.items() if c is not None}
 
     def child(self, name: str) -> "PersistentModule":
         """The child module `name` (`MalformedPickleError` if there is none)."""

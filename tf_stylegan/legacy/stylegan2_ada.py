@@ -55,7 +55,7 @@ _FIR = np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64.0
 def _check_class(module: PersistentModule, expected: str, where: str):
     if module.class_name != expected:
         raise UserError(f"{where}: expected a stylegan2-ada-pytorch {expected}, found "
-                           f"{module.class_name} (only StyleGAN2-ADA networks are supported)")
+                        f"{module.class_name} (only StyleGAN2-ADA networks are supported)")
 
 
 def _int_attr(module: PersistentModule, name: str) -> int:
@@ -72,12 +72,12 @@ def _fc_lrmul(fc: PersistentModule, activation: str, where: str) -> float:
     _check_class(fc, "FullyConnectedLayer", where)
     if fc.attr("activation") != activation:
         raise UserError(f"{where}: activation {fc.attr('activation')!r}, only "
-                           f"{activation!r} is supported here")
+                        f"{activation!r} is supported here")
     lrmul = float(fc.attr("bias_gain"))
     expected = lrmul / math.sqrt(_tensor(fc, "weight", where).shape[1])
     if not math.isclose(float(fc.attr("weight_gain")), expected, rel_tol=1e-6):
         raise UserError(f"{where}: weight_gain {float(fc.attr('weight_gain'))} is not "
-                           f"lr / sqrt(fan_in) = {expected}")
+                        f"lr / sqrt(fan_in) = {expected}")
     return lrmul
 
 
@@ -110,7 +110,7 @@ def _block_channels(synthesis: PersistentModule, D: PersistentModule, R: int, wh
                                    where).shape[0]
     if d_channels != channels:
         raise UserError(f"{where}: G and D have different widths ({channels} and "
-                           f"{d_channels}); one config describes both here")
+                        f"{d_channels}); one config describes both here")
     return channels
 
 
@@ -186,11 +186,12 @@ def config_from_modules(G: PersistentModule, D: PersistentModule,
     if c_dim and _fc_lrmul(mapping.child("embed"), "linear", f"{where}: G.mapping.embed") != 1:
         raise UserError(f"{where}: G's label embedding has a learning-rate multiplier other "
                         "than 1")
-    for module, name in ((synthesis, "SynthesisLayer"), (D, "Conv2dLayer")):
+    for module, name, allowed in ((synthesis, "SynthesisLayer", {"lrelu"}),
+                                  (D, "Conv2dLayer", {"lrelu", "linear"})):  # linear: skips
         activations = _layer_attrs(module, name, "activation")
-        if activations - {"lrelu", "linear"}:
+        if activations - allowed:
             raise UserError(f"{where}: activations {sorted(map(str, activations))}, only "
-                               "'lrelu' is supported")
+                            "'lrelu' is supported")
     if _layer_attrs(synthesis, "SynthesisLayer", "use_noise") != {True}:
         raise UserError(f"{where}: synthesis layers without noise inputs are not supported")
     _check_filters(G, f"{where}: G")

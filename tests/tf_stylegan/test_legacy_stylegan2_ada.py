@@ -274,6 +274,20 @@ def test_d_label_mapping_of_other_depths(converted):
     assert rel_error(D.label_projection(c), x) < 1e-6
 
 
+def test_freeze_d_layers_stored_as_buffers(converted):
+    # `--freezed=N` keeps the weight and bias of D's first N layers as buffers, not parameters
+    # (networks.py:150-158): the same tensors under the same names.
+    snapshot = read_pytorch_pickle(BASES["r32"] + ".pkl")
+    block = snapshot.D.child("b32")
+    for name in ("fromrgb", "conv0", "conv1", "skip"):
+        layer = block.child(name)
+        layer.state["_buffers"].update(layer.state["_parameters"])
+        layer.state["_parameters"] = {}
+    _, D, _ = convert_pytorch_networks(snapshot, "freezed.pkl")
+    ref = converted["r32"][4]
+    assert rel_error(D(nhwc(ref["D_in"])), ref["D_out"]) < TOLERANCE
+
+
 # --- refusals -------------------------------------------------------------------------------
 def test_missing_extra_and_misshapen_tensors_are_refused():
     snapshot = read_pytorch_pickle(BASES["r32"] + ".pkl")

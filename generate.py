@@ -319,16 +319,20 @@ def export(network_path, outdir, fmt, version, overwrite):
 def convert(pkl, out, export_dir, version):
     """Official NVIDIA pickle PKL -> our snapshot OUT (.zip) [+ SavedModel].
 
-    PKL is a path, an http(s) URL or an official network's name (downloaded once). The pickle
-    is read with a restricted unpickler (no code from it is run).
+    PKL is a path, an http(s) URL or an official network's name (downloaded once): a TF pickle
+    of NVlabs/stylegan or stylegan2, or a stylegan2-ada-pytorch network pickle. It is read with
+    a restricted unpickler (no code from it is run); the snapshot's metadata says where it came
+    from.
     """
     from tf_stylegan import legacy
     from tf_stylegan.pretrained import resolve_network
     from tf_stylegan.snapshot import save_snapshot
 
     pkl, _ = resolve_network(pkl)
-    G, D, Gs = legacy.load_official_pickle(pkl)
-    save_snapshot(out, G, D, Gs, metadata={"converted_from": os.path.basename(pkl)})
+    G, D, Gs, info = legacy.load_official_pickle(pkl, with_info=True)
+    metadata = {"converted_from": os.path.basename(pkl),
+                **{key: value for key, value in info.items() if key != "source"}}
+    save_snapshot(out, G, D, Gs, metadata=metadata)
     click.echo(f"Wrote {out} (resolution {Gs.config.resolution}, "
                f"label_size {Gs.config.label_size})")
     if export_dir is not None:

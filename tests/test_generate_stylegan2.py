@@ -273,7 +273,8 @@ def test_convert_stylegan2_pickle(tmp_path):
     assert "resolution 32" in r.output
     G, D, Gs, info = load_snapshot(out, with_info=True)
     assert info["family"] == read_snapshot_info(out)["family"] == "stylegan2"
-    assert info["metadata"] == {"converted_from": "stylegan2-r32.pkl"}
+    assert info["metadata"] == {"converted_from": "stylegan2-r32.pkl",
+                                "source_format": "official-tf"}
     assert isinstance(G, sg.StyleGAN2Generator) and isinstance(Gs, sg.StyleGAN2Generator)
     assert isinstance(D, sg.StyleGAN2Discriminator)
     assert (Gs.config.truncation_psi, Gs.config.truncation_cutoff) == (0.5, None)

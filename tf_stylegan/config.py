@@ -181,6 +181,7 @@ class NetworkConfig(BaseNetworkConfig):
 
 
 ARCHITECTURES = ("orig", "skip", "resnet")
+LABEL_MAPPINGS = ("concat", "embed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +206,24 @@ class StyleGAN2Config(BaseNetworkConfig):
             "skip" (a FromRGB per resolution on the FIR-downsampled image).
         resample_kernel: tuple of ints. 1-D taps of the FIR filter of every up/downsampling;
             the 2-D filter is their outer product normalised to sum 1.
+        label_mapping: how a conditional network (label_size > 0) takes its labels.
+            "concat" (NVlabs/stylegan2): G concatenates `labels @ E` (no bias) to z and
+            normalizes both together; D scores with its label's output column.
+            "embed" (stylegan2-ada-pytorch `training/networks.py:203-224, 663-665, 697-700`):
+            G normalizes z and `embed(labels)` (a linear dense layer with bias, dlatent_size
+            wide) separately and concatenates them; D projects its output onto
+            `cmap = d_mapping(labels)`, `sum(out * cmap) / sqrt(cmap_dim)`.
+        d_mapping_layers: int. With "embed": the lrelu dense layers of D's label mapping
+            network after its normalized embedding (stylegan2-ada-pytorch `MappingNetwork`
+            defaults, which `train.py` keeps for D: 8).
+        d_mapping_lrmul: float. With "embed": their learning-rate multiplier (0.01).
+        d_cmap_dim: int or None. With "embed": the width of D's label embedding, mapping layers
+            and output (None: nf(1), the official `channels_dict[4]`).
+        conv_clamp: float or None. Clamp the output of every synthesis layer, ToRGB and
+            discriminator convolution except the resnet skips to +-conv_clamp (times the
+            layer's extra gain), after the activation gain, as stylegan2-ada-pytorch does
+            (`networks.py:167-168, 303, 323`; its `train.py` sets 256 unless `--fp32`).
+            None: no clamp (NVlabs/stylegan2).
     """
 
     fmap_base: int = 16384
@@ -215,6 +234,12 @@ class StyleGAN2Config(BaseNetworkConfig):
     g_architecture: str = "skip"
     d_architecture: str = "resnet"
     resample_kernel: tuple = (1, 3, 3, 1)
+    # Conditioning and clamping of stylegan2-ada-pytorch networks (defaults: NVlabs/stylegan2).
+    label_mapping: str = "concat"
+    d_mapping_layers: int = 8
+    d_mapping_lrmul: float = 0.01
+    d_cmap_dim: int | None = None
+    conv_clamp: float | None = None
 
     family: ClassVar[str] = "stylegan2"
 
@@ -238,8 +263,43 @@ class StyleGAN2Config(BaseNetworkConfig):
             )
         # Normalise list-valued fields read from YAML/JSON.
         object.__setattr__(self, "resample_kernel", taps)
+        if self.label_mapping not in LABEL_MAPPINGS:
+            raise UserError(f"`label_mapping` must be one of {LABEL_MAPPINGS}. "
+                            f"Received: label_mapping={self.label_mapping!r}")
+        if not isinstance(self.d_mapping_layers, int) or self.d_mapping_layers < 0:
+            raise UserError("`d_mapping_layers` must be a non-negative int. "
+                            f"Received: d_mapping_layers={self.d_mapping_layers!r}")
+        for name in ("d_mapping_lrmul", "conv_clamp"):
+            value = getattr(self, name)
+            if name == "conv_clamp" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise UserError(f"`{name}` must be a positive number. Received: {name}={value!r}")
+        cmap = self.d_cmap_dim
+        if cmap is not None and (isinstance(cmap, bool) or not isinstance(cmap, int) or cmap < 1):
+            raise UserError(f"`d_cmap_dim` must be a positive int or None. Received: {cmap!r}")
+
+    def to_dict(self) -> dict:
+        """Plain data, as `BaseNetworkConfig.to_dict`, without the stylegan2-ada-pytorch
+        options at their defaults: the config of a network that does not use them is the same
+        plain data as a config without them (run directories compare it when resuming)."""
+        d = super().to_dict()
+        for name in ADA_OPTIONS:
+            if d[name] == _DEFAULTS[name]:
+                del d[name]
+        return d
+
+    @property
+    def cmap_dim(self) -> int:
+        """Width of D's label mapping network ("embed"): `d_cmap_dim`, or nf(1)."""
+        return self.nf(1) if self.d_cmap_dim is None else self.d_cmap_dim
 
     def nf(self, stage: int) -> int:
         """Feature maps at `stage` (the official `nf`): the block at 2**res uses nf(res - 1)."""
         fmaps = int(self.fmap_base / (2.0 ** (stage * self.fmap_decay)))
         return min(max(fmaps, self.fmap_min), self.fmap_max)
+
+
+# The options of stylegan2-ada-pytorch networks that NVlabs/stylegan2's networks do not have.
+ADA_OPTIONS = ("label_mapping", "d_mapping_layers", "d_mapping_lrmul", "d_cmap_dim", "conv_clamp")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(StyleGAN2Config)}

@@ -113,14 +113,22 @@ def load_snapshot(path, with_info=False):
     return (*nets, info) if with_info else tuple(nets)
 
 
-def load_network(path):
+def load_network(path, with_info=False):
     """(G, D, Gs) from a snapshot (`.zip`, `load_snapshot`) or an official NVIDIA pickle (`.pkl`,
-    `tf_stylegan.legacy.load_official_pickle`, which executes nothing from the file).
+    `tf_stylegan.legacy.load_official_pickle`, which executes nothing from the file): a TF
+    pickle of NVlabs/stylegan or NVlabs/stylegan2, or a stylegan2-ada-pytorch network pickle,
+    whose G_ema is Gs (the two kinds of `.pkl` are told apart by their content).
 
     `path` may also be an http(s) URL or the name of an official network
     (`tf_stylegan.pretrained.PRETRAINED`): the file is downloaded once into the cache
-    (`tf_stylegan.downloads`). The two formats are told apart by the file name's extension
+    (`tf_stylegan.downloads`). Snapshots and pickles are told apart by the file name's extension
     (case-insensitive); a downloaded file whose URL ends in neither, by its first bytes.
+
+    With `with_info`, also returns the info dict: a snapshot's `snapshot.json`
+    (`read_snapshot_info`); for a pickle the same keys "family", "config" (Gs's) and
+    "metadata", where the metadata says where the networks came from ("source",
+    "source_format": "official-tf" or "stylegan2-ada-pytorch"; for the latter also
+    "augment_pipe", its `p` and spec, and "training_set_kwargs", or None).
 
     Raises:
         UserError: `path` is missing, has another extension, is not a valid file of its kind,
@@ -132,9 +140,13 @@ def load_network(path):
     if fetched and extension not in (".zip", ".pkl"):
         extension = _extension_from_content(path)
     if extension == ".zip":
-        return load_snapshot(path)
+        return load_snapshot(path, with_info=with_info)
     if extension == ".pkl":
-        return load_official_pickle(path)
+        if not with_info:
+            return load_official_pickle(path)
+        G, D, Gs, metadata = load_official_pickle(path, with_info=True)
+        info = {"family": Gs.config.family, "config": Gs.config.to_dict(), "metadata": metadata}
+        return G, D, Gs, info
     raise UserError(f"{path}: expected a snapshot (.zip) or an official network pickle (.pkl).")
 
 

@@ -146,22 +146,33 @@ def np_mapping(v, z, num_layers, lrmul=0.01):
     return np.repeat(x[:, None], num_layers, axis=1)
 
 
-def np_synthesis(v, w, resolution, architecture="skip"):
-    """Official `G_synthesis_stylegan2` with the stored noise (`randomize_noise=False`)."""
+def _clip(x, clamp):
+    return x if clamp is None else np.clip(x, -clamp, clamp)
+
+
+def np_synthesis(v, w, resolution, architecture="skip", clamp=None):
+    """Official `G_synthesis_stylegan2` with the stored noise (`randomize_noise=False`).
+
+    `clamp`: stylegan2-ada-pytorch's `conv_clamp` (`networks.py:301-304, 323, 404-409`): every
+    synthesis layer's `bias_act` clips to +-clamp * gain after its gain sqrt(2) * gain (gain =
+    sqrt(1/2) for the second layer of a "resnet" block, whose skip gets sqrt(1/2) and no clip),
+    every ToRGB's output to +-clamp."""
     R = int(math.log2(resolution))
     p = "G_synthesis/"
 
-    def layer(x, scope, idx, up=False):
+    def layer(x, scope, idx, up=False, gain=1.0):
         x = np_modconv(x, w[:, idx], v[p + scope + "/weight"], v[p + scope + "/mod_weight"],
                        v[p + scope + "/mod_bias"], demodulate=True, up=up)
         noise = np.transpose(v[f"{p}noise{idx}"], [0, 2, 3, 1])  # [1, H, W, 1]
         x = x + noise * v[p + scope + "/noise_strength"]
-        return lrelu(x + v[p + scope + "/bias"]) * SQRT2
+        return _clip(lrelu(x + v[p + scope + "/bias"]) * SQRT2 * gain,
+                     None if clamp is None else clamp * gain)
 
     def torgb(x, y, r):
         scope = f"{p}{2**r}x{2**r}/ToRGB"
         t = np_modconv(x, w[:, 2 * r - 3], v[scope + "/weight"], v[scope + "/mod_weight"],
                        v[scope + "/mod_bias"], demodulate=False) + v[scope + "/bias"]
+        t = _clip(t, clamp)
         return t if y is None else y + t
 
     const = np.transpose(v[p + "4x4/Const/const"], [0, 2, 3, 1])
@@ -172,11 +183,12 @@ def np_synthesis(v, w, resolution, architecture="skip"):
         s = f"{2**r}x{2**r}"
         t = x
         x = layer(x, s + "/Conv0_up", 2 * r - 5, up=True)
-        x = layer(x, s + "/Conv1", 2 * r - 4)
-        if architecture == "resnet":
+        if architecture == "resnet":  # stylegan2-ada-pytorch's form: the gains inside
+            x = layer(x, s + "/Conv1", 2 * r - 4, gain=1 / SQRT2)
             skip = v[f"{p}{s}/Skip/weight"]
-            t = np_upsample_conv(t, skip / math.sqrt(skip.shape[2]))
-            x = (x + t) / SQRT2
+            x = x + np_upsample_conv(t, skip / math.sqrt(skip.shape[2])) / SQRT2
+        else:
+            x = layer(x, s + "/Conv1", 2 * r - 4)
         if architecture == "skip":
             y = np_upsample(y)
         if architecture == "skip" or r == R:
@@ -184,17 +196,25 @@ def np_synthesis(v, w, resolution, architecture="skip"):
     return y
 
 
-def np_discriminator(v, images, architecture="resnet", labels=None):
-    """Official `D_stylegan2` (mbstd group 4, one feature)."""
+def np_discriminator(v, images, architecture="resnet", labels=None, clamp=None, cmap=None):
+    """Official `D_stylegan2` (mbstd group 4, one feature).
+
+    `clamp`: stylegan2-ada-pytorch's `conv_clamp` (`networks.py:165-168, 574-578`): every
+    convolution but the skips clips to +-clamp * gain after its gain sqrt(2) * gain (gain =
+    sqrt(1/2) for `Conv1_down` of a "resnet" block, whose skip gets sqrt(1/2) and no clip).
+    `cmap` [N, C]: stylegan2-ada-pytorch's conditional projection `sum(out * cmap) / sqrt(C)`
+    (`networks.py:663-665`), instead of the label column."""
     R = int(math.log2(images.shape[1]))
 
-    def conv(x, scope, down=False, act=True, bias=True):
+    def conv(x, scope, down=False, act=True, bias=True, gain=1.0):
         w = v[scope + "/weight"]
         w = w / math.sqrt(w.shape[0] * w.shape[1] * w.shape[2])
         x = np_conv_downsample(x, w) if down else np_conv_same(x, w)
         if bias:
             x = x + v[scope + "/bias"]
-        return lrelu(x) * SQRT2 if act else x
+        if not act:
+            return x * gain
+        return _clip(lrelu(x) * SQRT2 * gain, None if clamp is None else clamp * gain)
 
     def fromrgb(x, y, r):
         t = conv(y, f"{2**r}x{2**r}/FromRGB")
@@ -207,9 +227,11 @@ def np_discriminator(v, images, architecture="resnet", labels=None):
             x = fromrgb(x, y, r)
         t = x
         x = conv(x, s + "/Conv0")
-        x = conv(x, s + "/Conv1_down", down=True)
-        if architecture == "resnet":
-            x = (x + conv(t, s + "/Skip", down=True, act=False, bias=False)) / SQRT2
+        if architecture == "resnet":  # stylegan2-ada-pytorch's form: the gains inside
+            x = conv(x, s + "/Conv1_down", down=True, gain=1 / SQRT2)
+            x = x + conv(t, s + "/Skip", down=True, act=False, bias=False, gain=1 / SQRT2)
+        else:
+            x = conv(x, s + "/Conv1_down", down=True)
         if architecture == "skip":
             y = np_downsample(y)
     if architecture == "skip":
@@ -220,6 +242,8 @@ def np_discriminator(v, images, architecture="resnet", labels=None):
     x = lrelu(x @ (w / math.sqrt(w.shape[0])) + v["4x4/Dense0/bias"]) * SQRT2
     w = v["Output/weight"]
     x = x @ (w / math.sqrt(w.shape[0])) + v["Output/bias"]
+    if cmap is not None:
+        return np.sum(x * cmap, axis=1, keepdims=True) / math.sqrt(cmap.shape[1])
     if labels is not None:
         x = np.sum(x * labels, axis=1, keepdims=True)
     return x

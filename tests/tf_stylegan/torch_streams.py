@@ -41,6 +41,10 @@ def _rebuild_parameter(*args):
     raise AssertionError("never called")
 
 
+def _rebuild_parameter_with_state(*args):
+    raise AssertionError("never called")
+
+
 def _load_from_bytes(*args):
     raise AssertionError("never called")
 
@@ -50,6 +54,8 @@ _STORAGE_CLASSES = {name: _global("torch", name) for name in
                      "HalfStorage", "BoolStorage", "BFloat16Storage"]}
 REBUILD_TENSOR = _global("torch._utils", "_rebuild_tensor_v2", _rebuild_tensor_v2)
 REBUILD_PARAMETER = _global("torch._utils", "_rebuild_parameter", _rebuild_parameter)
+REBUILD_PARAMETER_WITH_STATE = _global("torch._utils", "_rebuild_parameter_with_state",
+                                       _rebuild_parameter_with_state)
 LOAD_FROM_BYTES = _global("torch.storage", "_load_from_bytes", _load_from_bytes)
 
 
@@ -61,6 +67,7 @@ def fake_torch_modules(monkeypatch):
     utils = types.ModuleType("torch._utils")
     utils._rebuild_tensor_v2 = REBUILD_TENSOR
     utils._rebuild_parameter = REBUILD_PARAMETER
+    utils._rebuild_parameter_with_state = REBUILD_PARAMETER_WITH_STATE
     storage = types.ModuleType("torch.storage")
     storage._load_from_bytes = LOAD_FROM_BYTES
     for name, module in (("torch", torch), ("torch._utils", utils), ("torch.storage", storage)):
@@ -68,12 +75,14 @@ def fake_torch_modules(monkeypatch):
 
 
 class Storage:
-    """A storage to write: a 1-D numpy array under a key (`storage_name` overrides the type)."""
+    """A storage to write: a 1-D numpy array under a key (`storage_name` overrides the type),
+    on the device `location` ("cpu", or e.g. "cuda:0" when pickled without `.cpu()`)."""
 
-    def __init__(self, data, key, storage_name=None):
+    def __init__(self, data, key, storage_name=None, location="cpu"):
         self.data = np.ascontiguousarray(data).reshape(-1)
         self.key = key
         self.storage_name = storage_name or STORAGE_NAMES[self.data.dtype]
+        self.location = location
 
     @property
     def storage_class(self):
@@ -92,12 +101,18 @@ class Tensor:
 
 
 class Parameter:
-    """`_rebuild_parameter(tensor, False, OrderedDict())`."""
+    """`_rebuild_parameter(tensor, False, OrderedDict())`; a parameter with Python attributes
+    of its own (`state`, its `__dict__`) is `_rebuild_parameter_with_state(tensor, False,
+    OrderedDict(), state)` (torch `nn/parameter.py` `__reduce_ex__`)."""
 
-    def __init__(self, tensor):
+    def __init__(self, tensor, state=None):
         self.tensor = tensor
+        self.state = state
 
     def __reduce__(self):
+        if self.state:
+            return REBUILD_PARAMETER_WITH_STATE, (self.tensor, False, collections.OrderedDict(),
+                                                  self.state)
         return REBUILD_PARAMETER, (self.tensor, False, collections.OrderedDict())
 
 
@@ -118,7 +133,7 @@ class _Pickler(pickle.Pickler):
     def persistent_id(self, obj):
         if isinstance(obj, Storage):
             self.storages[obj.key] = obj
-            pid = ("storage", obj.storage_class, obj.key, "cpu", obj.data.size)
+            pid = ("storage", obj.storage_class, obj.key, obj.location, obj.data.size)
             return pid + (None,) if self.legacy else pid
         return None
 
@@ -147,8 +162,8 @@ class StorageFromBytes:
     """A storage pickled as stylegan2-ada-pytorch's pickles hold it:
     `torch.storage._load_from_bytes(<legacy torch.save stream of the storage>)`."""
 
-    def __init__(self, data, key="0"):
-        self.storage = Storage(data, key)
+    def __init__(self, data, key="0", location="cpu"):
+        self.storage = Storage(data, key, location=location)
 
     def __reduce__(self):
         return LOAD_FROM_BYTES, (legacy_stream(self.storage),)

@@ -45,18 +45,25 @@ def _activate(x, activation):
     return x
 
 
-def bias_act(x, bias=None, activation="linear", lrmul=1.0, gain=None):
+def bias_act(x, bias=None, activation="linear", lrmul=1.0, gain=None, clamp=None):
     """`act(x + bias * lrmul) * gain`, StyleGAN2's `apply_bias_act` / `fused_bias_act`.
 
     The bias [C] is added on the last axis (NHWC channels, dense features). `gain` defaults to
-    the activation's official gain: sqrt(2) for "lrelu" (alpha 0.2), 1 for "linear".
+    the activation's official gain: sqrt(2) for "lrelu" (alpha 0.2), 1 for "linear". With
+    `clamp` (a positive number), the result is then clipped to [-clamp, clamp], as
+    stylegan2-ada-pytorch's `bias_act(..., clamp=)` does (`torch_utils/ops/bias_act.py`: the
+    clamp follows the gain).
     """
     _check_activation(activation)
     if bias is not None:
         x = x + tf.cast(bias, x.dtype) * lrmul
     x = _activate(x, activation)
     gain = ACTIVATION_GAINS[activation] if gain is None else gain
-    return x if gain == 1.0 else x * gain
+    if gain != 1.0:
+        x = x * gain
+    if clamp is not None:
+        x = tf.clip_by_value(x, -float(clamp), float(clamp))
+    return x
 
 
 def _check_activation(activation):

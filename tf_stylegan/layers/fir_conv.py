@@ -70,10 +70,12 @@ class FirConv2D(keras.layers.Layer):
         resample_kernel: sequence of numbers. 1-D taps of the FIR filter.
         use_bias: bool. Add the bias (the discriminator's `Skip` has none).
         activation: "linear" | "lrelu".
+        conv_clamp: float or None. Clip the output to [-conv_clamp, conv_clamp] after the
+            activation gain (stylegan2-ada-pytorch `Conv2dLayer`, `networks.py:165-168`).
     """
 
     def __init__(self, filters, kernel_size=3, resample=None, resample_kernel=DEFAULT_KERNEL,
-                 use_bias=True, activation="linear", **kwargs):
+                 use_bias=True, activation="linear", conv_clamp=None, **kwargs):
         super().__init__(**kwargs)
         _check_activation(activation)
         if kernel_size < 1 or kernel_size % 2 != 1:
@@ -88,6 +90,7 @@ class FirConv2D(keras.layers.Layer):
         self.resample_kernel = tuple(resample_kernel)
         self.use_bias = bool(use_bias)
         self.activation = activation
+        self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
 
     def build(self, input_shape):
         in_channels = int(input_shape[-1])
@@ -111,7 +114,7 @@ class FirConv2D(keras.layers.Layer):
             x = conv_downsample_2d(x, w, self.resample_kernel)
         else:
             x = tf.nn.conv2d(x, w, strides=1, padding="SAME")
-        return bias_act(x, self.bias, self.activation)
+        return bias_act(x, self.bias, self.activation, clamp=self.conv_clamp)
 
     def compute_output_shape(self, input_shape):
         n, h, w = input_shape[0], input_shape[1], input_shape[2]
@@ -126,5 +129,6 @@ class FirConv2D(keras.layers.Layer):
             **super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
             "resample": self.resample, "resample_kernel": list(self.resample_kernel),
             "use_bias": self.use_bias, "activation": self.activation,
+            "conv_clamp": self.conv_clamp,
         }
 

@@ -16,6 +16,8 @@ class ToRGB(keras.layers.Layer):
 
     Args:
         channels: int. Image channels (3 for RGB).
+        conv_clamp: float or None. Clip the output to [-conv_clamp, conv_clamp]
+            (stylegan2-ada-pytorch `ToRGBLayer`, `networks.py:323`).
 
     Call arguments:
         x: [N, H, W, C] features.
@@ -25,9 +27,10 @@ class ToRGB(keras.layers.Layer):
         [N, H, W, channels].
     """
 
-    def __init__(self, channels, **kwargs):
+    def __init__(self, channels, conv_clamp=None, **kwargs):
         super().__init__(**kwargs)
         self.channels = int(channels)
+        self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
         self.conv = ModulatedConv2D(self.channels, 1, demodulate=False, name="conv",
                                     dtype=self.dtype_policy)
 
@@ -40,10 +43,11 @@ class ToRGB(keras.layers.Layer):
         )
 
     def call(self, x, w):
-        return bias_act(self.conv(x, w), self.bias, "linear")
+        return bias_act(self.conv(x, w), self.bias, "linear", clamp=self.conv_clamp)
 
     def compute_output_shape(self, x_shape, w_shape=None):
         return (*x_shape[:3], self.channels)
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels}
+        return {**super().get_config(), "channels": self.channels,
+                "conv_clamp": self.conv_clamp}

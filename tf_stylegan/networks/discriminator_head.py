@@ -65,8 +65,13 @@ class DiscriminatorHead:
                 raise UserError(
                     f"This network is conditional (label_size={cfg.label_size}): pass labels."
                 )
-            x = tf.reduce_sum(x * tf.cast(labels, x.dtype), axis=1, keepdims=True)
+            x = self.score_labels(x, labels)
         return x
+
+    def score_labels(self, out, labels):
+        """The score [N, 1] of a conditional network from its output layer's `out`: the
+        column of each image's one-hot label, `sum(out * labels, axis=1)`."""
+        return tf.reduce_sum(out * tf.cast(labels, out.dtype), axis=1, keepdims=True)
 
     def check_images(self, images, size=None):
         """Raises UserError unless `images` is NHWC [N, r, r, num_channels], with r = `size`

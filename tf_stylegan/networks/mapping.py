@@ -33,14 +33,9 @@ class Mapping(ConfigModel):
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
         cfg = self.config
-        in_features = cfg.latent_size * (2 if cfg.label_size else 1)
-        if cfg.label_size:
-            self.label_embedding = self.add_weight(
-                name="label_embedding", shape=(cfg.label_size, cfg.latent_size),
-                initializer=keras.initializers.RandomNormal(stddev=1.0), trainable=True,
-            )
         self.pixel_norm = PixelNorm(name="pixel_norm", dtype=self.dtype_policy) \
             if cfg.normalize_latents else None
+        in_features = self._build_label_input()
         self.dense_layers = []
         features = in_features
         for i in range(cfg.mapping_layers):
@@ -52,6 +47,27 @@ class Mapping(ConfigModel):
         self.output_features = features
         self.built = True
 
+    def _build_label_input(self):
+        """Creates the label embedding (when conditional); returns the first layer's fan-in."""
+        cfg = self.config
+        if cfg.label_size:
+            self.label_embedding = self.add_weight(
+                name="label_embedding", shape=(cfg.label_size, cfg.latent_size),
+                initializer=keras.initializers.RandomNormal(stddev=1.0), trainable=True,
+            )
+        return cfg.latent_size * (2 if cfg.label_size else 1)
+
+    def _input(self, z, labels):
+        """The first dense layer's input: z with the embedded labels, normalized together."""
+        cfg = self.config
+        x = tf.cast(z, self.compute_dtype)
+        if cfg.label_size:
+            y = tf.matmul(tf.cast(labels, x.dtype), tf.cast(self.label_embedding, x.dtype))
+            x = tf.concat([x, y], axis=1)
+        if self.pixel_norm is not None:
+            x = self.pixel_norm(x)
+        return x
+
     def _dense_layer(self, units, name):
         """One mapping layer: StyleGAN puts the lrelu gain sqrt(2) into the weight."""
         return EqualizedDense(
@@ -62,16 +78,11 @@ class Mapping(ConfigModel):
 
     def call(self, z, labels=None):
         cfg = self.config
-        x = tf.cast(z, self.compute_dtype)
-        if cfg.label_size:
-            if labels is None:
-                raise ValueError(
-                    f"This network is conditional (label_size={cfg.label_size}): pass labels."
-                )
-            y = tf.matmul(tf.cast(labels, x.dtype), tf.cast(self.label_embedding, x.dtype))
-            x = tf.concat([x, y], axis=1)
-        if self.pixel_norm is not None:
-            x = self.pixel_norm(x)
+        if cfg.label_size and labels is None:
+            raise ValueError(
+                f"This network is conditional (label_size={cfg.label_size}): pass labels."
+            )
+        x = self._input(z, labels)
         for layer in self.dense_layers:
             x = layer(x)
         return tf.tile(x[:, None, :], [1, cfg.num_layers, 1])  # [N, num_layers, dlatent_size]

@@ -10,6 +10,7 @@ from tf_stylegan.config import StyleGAN2Config
 from tf_stylegan.layers import EqualizedDense, FirConv2D, downsample_2d
 from tf_stylegan.networks._base import ConfigModel
 from tf_stylegan.networks.discriminator_head import DiscriminatorHead
+from tf_stylegan.networks.stylegan2.label_projection import LabelProjection
 from tf_stylegan.networks.stylegan2.synthesis import check_full_resolution
 
 
@@ -28,7 +29,11 @@ class StyleGAN2Discriminator(DiscriminatorHead, ConfigModel):
         FIR-downsampled (`downsample_2d`) from level to level, and a last one at 4x4.
     Then the `DiscriminatorHead` at 4x4: minibatch stddev, 3x3 conv, dense 16*nf(1) -> nf(0) on
     the NCHW flattened features, and the linear `Output` dense to max(label_size, 1), the
-    label's column scoring a conditional image.
+    label's column scoring a conditional image. With `config.label_mapping == "embed"`
+    (stylegan2-ada-pytorch) a conditional network's output layer is `cmap_dim` wide instead and
+    scores by its projection onto the label embedding of `label_projection`
+    (`LabelProjection`). With `config.conv_clamp`, every convolution but the skips clips its
+    output (stylegan2-ada-pytorch `Conv2dLayer`).
 
     Args:
         config: StyleGAN2Config.
@@ -60,10 +65,12 @@ class StyleGAN2Discriminator(DiscriminatorHead, ConfigModel):
             layer.build(in_shape)
             return layer
 
+        clamp = {"conv_clamp": cfg.conv_clamp}
+
         def from_rgb(r):
             size = 2**r
             return conv(nf(r - 1), (None, size, size, cfg.num_channels), 1,
-                        f"from_rgb{size}", activation="lrelu")
+                        f"from_rgb{size}", activation="lrelu", **clamp)
 
         # from_rgb[r - 2] reads the image at 2^r; "resnet" and "orig" have the top one only.
         self.from_rgb = [from_rgb(r) if arch == "skip" or r == R else None
@@ -74,19 +81,32 @@ class StyleGAN2Discriminator(DiscriminatorHead, ConfigModel):
             size = 2**r
             shape = (None, size, size, nf(r - 1))
             self.conv0.append(conv(nf(r - 1), shape, 3, f"conv{size}x{size}",
-                                   activation="lrelu"))
+                                   activation="lrelu", **clamp))
             self.conv1_down.append(conv(nf(r - 2), shape, 3, f"conv{size}x{size}_down",
-                                        resample="down", activation="lrelu"))
+                                        resample="down", activation="lrelu", **clamp))
             if arch == "resnet":
                 self.skips.append(conv(nf(r - 2), shape, 1, f"skip{size}x{size}",
                                        resample="down", use_bias=False))
         # The 4x4 head (gain 1 in the weights, sqrt(2) after the activation).
+        projects = bool(cfg.label_size) and cfg.label_mapping == "embed"
+        outputs = cfg.cmap_dim if projects else max(cfg.label_size, 1)
         self.build_head(
-            conv(nf(1), (None, 4, 4, self.head_channels()), 3, "conv4x4", activation="lrelu"),
+            conv(nf(1), (None, 4, 4, self.head_channels()), 3, "conv4x4", activation="lrelu",
+                 **clamp),
             EqualizedDense(nf(0), gain=1.0, activation="lrelu", act_gain=math.sqrt(2),
                            name="dense0", dtype=policy),
-            EqualizedDense(max(cfg.label_size, 1), gain=1.0, name="output", dtype=policy))
+            EqualizedDense(outputs, gain=1.0, name="output", dtype=policy))
+        self.label_projection = None
+        if projects:
+            self.label_projection = LabelProjection(
+                cfg.label_size, cfg.cmap_dim, cfg.d_mapping_layers, cfg.d_mapping_lrmul,
+                name="label_projection", dtype=policy)
         self.built = True
+
+    def score_labels(self, out, labels):
+        if self.label_projection is None:
+            return super().score_labels(out, labels)
+        return self.label_projection.project(out, labels)
 
     def call(self, images, labels=None, alpha=1.0):
         cfg = self.config

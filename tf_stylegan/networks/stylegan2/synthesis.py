@@ -53,6 +53,8 @@ class SynthesisLayer(keras.layers.Layer):
         dlatent_size: int. Size of w.
         up: bool. Upsample 2x (the `Conv0_up` layers).
         resample_kernel: sequence of numbers. 1-D taps of the FIR filter.
+        conv_clamp: float or None. Clip the output to [-conv_clamp, conv_clamp] after the
+            sqrt(2) (stylegan2-ada-pytorch `SynthesisLayer`, `networks.py:301-304`).
 
     Call arguments:
         x: [N, size, size, in_channels], or [N, size/2, size/2, in_channels] with `up`.
@@ -62,7 +64,7 @@ class SynthesisLayer(keras.layers.Layer):
     """
 
     def __init__(self, filters, in_channels, size, dlatent_size, up=False,
-                 resample_kernel=DEFAULT_KERNEL, **kwargs):
+                 resample_kernel=DEFAULT_KERNEL, conv_clamp=None, **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.in_channels = int(in_channels)
@@ -70,6 +72,7 @@ class SynthesisLayer(keras.layers.Layer):
         self.dlatent_size = int(dlatent_size)
         self.up = bool(up)
         self.resample_kernel = tuple(resample_kernel)
+        self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
         policy = self.dtype_policy
         in_size = self.size // 2 if self.up else self.size
         self.conv = ModulatedConv2D(self.filters, 3, demodulate=True, up=self.up,
@@ -89,7 +92,7 @@ class SynthesisLayer(keras.layers.Layer):
     def call(self, x, w, noise="random", seed=None):
         x = self.conv(x, w)
         x = self.noise(x, noise=noise, seed=seed)
-        return bias_act(x, self.bias, "lrelu")
+        return bias_act(x, self.bias, "lrelu", clamp=self.conv_clamp)
 
     def compute_output_shape(self, x_shape, *args, **kwargs):
         return (x_shape[0], self.size, self.size, self.filters)
@@ -98,7 +101,7 @@ class SynthesisLayer(keras.layers.Layer):
         return {
             **super().get_config(), "filters": self.filters, "in_channels": self.in_channels,
             "size": self.size, "dlatent_size": self.dlatent_size, "up": self.up,
-            "resample_kernel": list(self.resample_kernel),
+            "resample_kernel": list(self.resample_kernel), "conv_clamp": self.conv_clamp,
         }
 
 
@@ -146,11 +149,13 @@ class StyleGAN2Synthesis(ConfigModel):
 
         def layer(filters, in_channels, res_log2, up, name):
             return SynthesisLayer(filters, in_channels, 2**res_log2, cfg.dlatent_size, up=up,
-                                  resample_kernel=kernel, name=name, dtype=policy)
+                                  resample_kernel=kernel, conv_clamp=cfg.conv_clamp, name=name,
+                                  dtype=policy)
 
         def to_rgb(res_log2):
             size = 2**res_log2
-            t = ToRGB(cfg.num_channels, name=f"to_rgb{size}", dtype=policy)
+            t = ToRGB(cfg.num_channels, conv_clamp=cfg.conv_clamp, name=f"to_rgb{size}",
+                      dtype=policy)
             t.build((None, size, size, nf(res_log2 - 1)), (None, cfg.dlatent_size))
             return t
 
@@ -183,6 +188,17 @@ class StyleGAN2Synthesis(ConfigModel):
         return [layer.size for layer in self.conv_layers]
 
     def call(self, w, noise="random", resolution=None, alpha=1.0, seed=None):
+        return self.block_outputs(w, noise, resolution, alpha, seed)[-1][1]
+
+    def block_outputs(self, w, noise="random", resolution=None, alpha=1.0, seed=None):
+        """The features and images after each resolution's block, as `call` computes them.
+
+        Returns:
+            A list, 4x4 first, of `(x, y)`: the features [N, 2^r, 2^r, nf(r - 1)] and the
+            image so far [N, 2^r, 2^r, num_channels] (None where the architecture has no
+            ToRGB yet), stylegan2-ada-pytorch's `SynthesisBlock` outputs `(x, img)`. The last
+            image is the output of `call`.
+        """
         cfg = self.config
         check_noise_mode(noise)
         check_full_resolution(cfg, resolution, alpha)
@@ -204,15 +220,18 @@ class StyleGAN2Synthesis(ConfigModel):
             return t if y is None else y + t
 
         arch = cfg.g_architecture
+        R = cfg.resolution_log2
         x = conv(self.const(w), 0)
-        y = to_rgb(x, None, 2) if arch == "skip" else None
-        for r in range(3, cfg.resolution_log2 + 1):
+        y = to_rgb(x, None, 2) if arch == "skip" or R == 2 else None
+        blocks = [(x, y)]
+        for r in range(3, R + 1):
             t = x
             x = conv(conv(x, 2 * r - 5), 2 * r - 4)
             if arch == "resnet":
                 x = (x + self.skips[r - 3](t)) * (1 / math.sqrt(2))
             if arch == "skip":
                 y = to_rgb(x, upsample_2d(y, cfg.resample_kernel), r)
-        if arch != "skip":
-            y = to_rgb(x, None, cfg.resolution_log2)
-        return y
+            elif r == R:
+                y = to_rgb(x, None, R)
+            blocks.append((x, y))
+        return blocks

@@ -366,9 +366,6 @@ def web(network_path, outdir, overwrite, title, class_names, serve, host, port):
     conditional networks, a grid of seeds, PNG download and the time per image. Seed S is the
     latent of `images --seeds S`; with stored noise the image is that of `--noise const`.
     """
-    import signal
-    import threading
-
     from apps.web import server as site_server
 
     if network_path is None and not serve:
@@ -382,27 +379,9 @@ def web(network_path, outdir, overwrite, title, class_names, serve, host, port):
         site = build_site(Gs, outdir, overwrite=overwrite, title=title, class_names=names)
         click.echo(f"Wrote {site}")
     if serve:
-        httpd = site_server.serve(outdir, host=host, port=port)
-        click.echo(f"Serving {outdir} at {site_server.url(httpd)} (Ctrl+C to stop)")
-        try:
-            # Until Ctrl+C; the server runs in its own thread. A process started with SIGINT
-            # ignored or blocked (inherited from its parent) would never stop on Ctrl+C: take
-            # SIGINT back. The half-second wait is defensive: a signal delivered to another
-            # thread does not interrupt an untimed wait of the main thread. (CI hung here twice;
-            # the timed wait alone did not fix it, taking SIGINT back did.)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-            stop = threading.Event()
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
+        site_server.serve_until_interrupted(outdir, host=host, port=port, echo=click.echo)
 
 # --- project --------------------------------------------------------------------------------
-PROJECT_VIDEO_FPS = 10  # stylegan2-ada-pytorch's projector.py writes proj.mp4 at 10 fps
 
 @cli.command()
 @_network_option
@@ -462,50 +441,9 @@ def project(network_path, targets, outdir, num_steps, seed, w_plus, transform, l
     projector = proj_lib.Projector(Gs, lpips, labels=label_vec, w_plus=w_plus)
     for name, target in zip(names, fitted):
         out = os.path.join(outdir, name)
-        dists = _project_target(projector, target, out, num_steps, seed, save_video, name)
+        dists = proj_lib.project_to_files(projector, target, out, num_steps, seed=seed,
+                                          save_video=save_video, desc=name)
         click.echo(f"Wrote {out}: LPIPS distance {dists[0]:.4f} -> {dists[-1]:.4f}")
-
-def _project_target(projector, target, out, num_steps, seed, save_video, desc):
-    """Projects one uint8 target [H, W, C], writes its files to `out`; returns the distances."""
-    import json
-
-    import numpy as np
-
-    from apps import projector as proj_lib
-    from apps.video import write_animation
-    from data.image_files import save_png
-    from tf_stylegan.files import atomic_write
-    from tf_stylegan.images import to_uint8
-    from tf_stylegan.progress import Progress
-
-    def render(state):
-        return np.asarray(to_uint8(projector.synthesize(state.w, state.noise)))[0]
-
-    os.makedirs(out, exist_ok=True)
-    save_png(os.path.join(out, "target.png"), target)
-    dists, final = [], None
-    with Progress(num_steps, desc, "step") as bar:
-
-        def tracked():
-            nonlocal final
-            for state in projector.project(target[None] / 127.5 - 1.0, num_steps, seed=seed):
-                dists.append(float(state.dist[0]))
-                bar.update(1)
-                bar.set_postfix(dist=f"{dists[-1]:.4f}")
-                final = state
-                yield state
-
-        if save_video:  # frames: target | projection after each step
-            frames = (np.concatenate([target, render(state)], axis=1) for state in tracked())
-            write_animation(frames, os.path.join(out, "proj.mp4"), fps=PROJECT_VIDEO_FPS)
-        else:
-            for _ in tracked():
-                pass
-    proj_lib.save_projected_w(os.path.join(out, "projected_w.npz"), final.w, final.noise)
-    save_png(os.path.join(out, "proj.png"), render(final))
-    with atomic_write(os.path.join(out, "distances.json")) as f:
-        json.dump({"lpips": dists}, f)
-    return dists
 
 def _images_from_projected_w(network_path, path, outdir, **other_options):
     """`images --projected-w`: projNN.png for each w of the file, with its noise maps."""

@@ -1,7 +1,7 @@
 """Error handling shared by the command-line tools (generate.py, run_metrics.py, dataset_tool.py,
 run_training.py).
 
-Two kinds of failure, told apart by type (issue 11):
+Two kinds of failure, told apart by type:
 
 * Bad input (a flag, a config, a dataset, a file) raises `tf_stylegan.errors.UserError`, whose
   message names what is wrong. The tool prints it as one line, `Error: <message>`, and exits

@@ -39,6 +39,7 @@ Extensions beyond the official code, each opt-in or forced by it:
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 
@@ -46,11 +47,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from data.image_files import decode_image
+from data.image_files import decode_image, save_png
 from metrics.lpips import LPIPS_ENV, MIN_SIZE, load_lpips, resolve_lpips_path
 from metrics.package_weights import cached_file
 from tf_stylegan.errors import UserError
-from tf_stylegan.files import atomic_path
+from tf_stylegan.files import atomic_path, atomic_write
+from tf_stylegan.images import to_uint8
 
 __all__ = [
     "DEFAULT_SEED",
@@ -471,3 +473,45 @@ def load_projected_w(path, Gs=None):
             raise UserError(f"{path}: noise maps of sizes {[v.shape[1:3] for v in noise]}, this "
                             f"network takes {len(sizes)} maps of sizes {sizes}.")
     return w.astype(np.float32), [v.astype(np.float32) for v in noise]
+
+
+# --- Files of a projection (generate.py project) --------------------------------------------
+PROJECT_VIDEO_FPS = 10  # stylegan2-ada-pytorch's projector.py writes proj.mp4 at 10 fps
+
+
+def project_to_files(projector, target, out, num_steps, seed=303, save_video=False, desc=""):
+    """Projects one uint8 target [H, W, C] with `projector` and writes its files to `out`:
+    target.png, proj.png, projected_w.npz, distances.json (the LPIPS distance at every step) and,
+    with `save_video`, proj.mp4 (target | projection at every step; a GIF without ffmpeg).
+    Returns the distances."""
+    from apps.video import write_animation
+    from tf_stylegan.progress import Progress
+
+    def render(state):
+        return np.asarray(to_uint8(projector.synthesize(state.w, state.noise)))[0]
+
+    os.makedirs(out, exist_ok=True)
+    save_png(os.path.join(out, "target.png"), target)
+    dists, final = [], None
+    with Progress(num_steps, desc, "step") as bar:
+
+        def tracked():
+            nonlocal final
+            for state in projector.project(target[None] / 127.5 - 1.0, num_steps, seed=seed):
+                dists.append(float(state.dist[0]))
+                bar.update(1)
+                bar.set_postfix(dist=f"{dists[-1]:.4f}")
+                final = state
+                yield state
+
+        if save_video:  # frames: target | projection after each step
+            frames = (np.concatenate([target, render(state)], axis=1) for state in tracked())
+            write_animation(frames, os.path.join(out, "proj.mp4"), fps=PROJECT_VIDEO_FPS)
+        else:
+            for _ in tracked():
+                pass
+    save_projected_w(os.path.join(out, "projected_w.npz"), final.w, final.noise)
+    save_png(os.path.join(out, "proj.png"), render(final))
+    with atomic_write(os.path.join(out, "distances.json")) as f:
+        json.dump({"lpips": dists}, f)
+    return dists

@@ -1,1 +1,1 @@
-"""Throughput and memory benchmarks of tf-stylegan (issue 7). Run `python -m bench --help`."""
+"""Throughput and memory benchmarks of tf-stylegan. Run `python -m bench --help`."""

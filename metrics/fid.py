@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from metrics.frechet import FeatureStats, frechet_distance, kernel_inception_distance
-from metrics.sources import (
+from metrics.metric_inputs import (
     LabelSampler,
     dataset_fingerprint,
     generator_config,

@@ -7,8 +7,8 @@ its 64-d penultimate layer) instead of Inception-v3's, whose ImageNet features s
 datasets, not published FIDs.
 
 * Reals: the dataset's digits that the classifier never trained on (for the demo dataset, exactly
-  the 2,000 digits it holds out), in file order, read through `metrics.sources`. The first n are
-  the reference set A, the next n the floor set B.
+  the 2,000 digits it holds out), in file order, read through `metrics.metric_inputs`. The first
+  n are the reference set A, the next n the floor set B.
 * Fakes: n digits of Gs with class labels drawn uniformly, no truncation, random noise, converted
   to uint8 as the official `convert_images_to_uint8` does (`metrics.fid.fake_feature_stats`).
 * ``fid_digits = FD(fakes, A)``; ``fid_digits_floor = FD(B, A)``: the score of a generator that
@@ -30,7 +30,7 @@ import scipy.linalg
 
 from metrics.fid import fake_feature_stats
 from metrics.frechet import FeatureStats, frechet_distance
-from metrics.sources import generator_config, progress_bar, real_batches_from_dataset
+from metrics.metric_inputs import generator_config, progress_bar, real_batches_from_dataset
 from tf_stylegan.errors import UserError
 
 __all__ = ["check_digit_generator", "compute_fid_digits", "unseen_digits"]

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from metrics.image_ops import box_downsample_to
-from metrics.sources import LabelSampler, generator_config, progress_bar
+from metrics.metric_inputs import LabelSampler, generator_config, progress_bar
 from tf_stylegan.errors import UserError
 
 __all__ = [

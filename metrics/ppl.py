@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from metrics.image_ops import box_downsample_to, face_crop, to_rgb
-from metrics.sources import LabelSampler, generator_config, progress_bar
+from metrics.metric_inputs import LabelSampler, generator_config, progress_bar
 
 __all__ = ["compute_ppl", "filtered_mean", "ppl_distances", "slerp"]
 

@@ -383,9 +383,17 @@ class Trainer:
             self.state.tick_start_nimg.assign(tick_start_nimg)
         clock = cfg.checkpoint_minutes * 60.0
         last_checkpoint = time.time()
+        saved_nimg = self.nimg  # where the latest checkpoint is (or the start)
         bar = None
         done = self.nimg >= total_nimg
         while not done:
+            # Between groups of steps (and before the first: a signal during start-up), a
+            # stop request ends the run; every worker asks here, at the same step.
+            if agreement.any_requested(signals.requested):
+                if bar is not None:
+                    bar.close()
+                self._stop(signals, saved_nimg, time.time() - tick_start_time)
+                return
             sched = self.schedule()
             self.apply_schedule(sched)
             alpha = tf.constant(sched.alpha, tf.float32)
@@ -420,29 +428,29 @@ class Trainer:
                 self.state.tick_start_nimg.assign(tick_start_nimg)
                 if tick % cfg.checkpoint_ticks == 0 or done:
                     self.save_run_checkpoint()
-                    last_checkpoint = time.time()
+                    last_checkpoint, saved_nimg = time.time(), self.nimg
                 tick_start_time = time.time()
             elif clock and now - last_checkpoint >= clock:
                 self._check_nonfinite()
                 self.save_run_checkpoint(tick_seconds=now - tick_start_time)
-                last_checkpoint = time.time()
-            if not done and agreement.any_requested(signals.requested):
-                if bar is not None:
-                    bar.close()
-                self._stop(signals, tick_start_nimg, time.time() - tick_start_time)
-                return
+                last_checkpoint, saved_nimg = time.time(), self.nimg
 
-    def _stop(self, signals, tick_start_nimg, tick_seconds):
-        """Ends the run after a stop request: a checkpoint of where it is (mid-tick included),
-        and a line saying where it stopped and how to continue."""
+    def _stop(self, signals, saved_nimg, tick_seconds):
+        """Ends the run after a stop request: a checkpoint of where it is (mid-tick included)
+        unless the latest one is already there, and a line saying where it stopped and how to
+        continue."""
         began = time.time()
         self._check_nonfinite()
-        if tick_start_nimg != self.nimg:  # a tick boundary has just written one
+        wrote = self.nimg != saved_nimg
+        if wrote:
             prefix = self.save_run_checkpoint(tick_seconds=tick_seconds)
         else:
             prefix = self.manager.latest_checkpoint if self.manager is not None else None
         self.stopped_by = signals.name or "a stop request"
-        where = f"; checkpoint {prefix} written in {time.time() - began:.1f} s" if prefix else ""
+        where = ""
+        if prefix:
+            where = f"; checkpoint {prefix}" + (
+                f" written in {time.time() - began:.1f} s" if wrote else " (already written)")
         self.log(f"Stopped by {self.stopped_by} at kimg {self.nimg / 1000:.3f} (step "
                  f"{self._step_count}, tick {int(self.state.tick.numpy()) + 1} in progress)"
                  f"{where}. Continue with --resume "

@@ -10,6 +10,7 @@ with several threads. It serves files only (no directory listings), and logs not
 import functools
 import http.server
 import os
+import signal
 import sys
 import threading
 
@@ -77,3 +78,26 @@ def url(server):
     """http://host:port/ of a running server."""
     host, port = server.server_address[:2]
     return f"http://{host}:{port}/"
+
+
+def serve_until_interrupted(directory, host="127.0.0.1", port=8000, echo=print):
+    """Serves `directory` (`serve`) until Ctrl+C (SIGINT), then stops the server.
+
+    The server runs in its own thread; the main thread waits in half-second steps, because a
+    signal delivered to another thread does not interrupt an untimed wait of the main thread.
+    A process started with SIGINT ignored or blocked (inherited from its parent) would never
+    stop on Ctrl+C, so SIGINT's default handler is taken back and the signal unblocked.
+    """
+    server = serve(directory, host=host, port=port)
+    echo(f"Serving {directory} at {url(server)} (Ctrl+C to stop)")
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        stop = threading.Event()
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -13,8 +13,8 @@ applies truncation, style mixing and the noise choice itself, as `apps.runtimes`
 documents.
 
 Why ONNX Runtime Web: both it and TensorFlow.js run our graphs exactly (same images), and ORT's
-WebAssembly backend was the faster one in headless Chromium on a 2-core CPU (README, "In the
-browser").
+WebAssembly backend was the faster one in headless Chromium on a 2-core CPU (docs/web.md, "Why
+ONNX Runtime Web").
 """
 
 import json

@@ -1,4 +1,4 @@
-"""User errors vs bugs in every command-line tool (issue 11).
+"""User errors vs bugs in every command-line tool.
 
 Bad input raises `UserError`: the tool prints one line `Error: ...` and exits 1. Any other
 exception is a bug: its traceback is printed and the tool exits with `BUG_EXIT_CODE` (70), so it

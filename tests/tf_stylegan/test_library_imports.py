@@ -1,4 +1,4 @@
-"""The library never imports the applications (issue 11): every import in tf_stylegan/, including
+"""The library never imports the applications: every import in tf_stylegan/, including
 lazy imports inside functions, is from the standard library, TensorFlow, Keras, NumPy, ml_dtypes
 or tf_stylegan itself. So no training/, metrics/, data/, apps/, nor click, PIL, yaml, matplotlib,
 scipy: the installed package needs nothing but its declared dependencies."""

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from metrics.sources import LabelSampler, dataset_fingerprint, real_batches_from_dataset
+from metrics.metric_inputs import LabelSampler, dataset_fingerprint, real_batches_from_dataset
 from tests.metrics.stand_ins import write_tfrecord_dataset
 from tf_stylegan.errors import UserError
 

@@ -355,8 +355,18 @@ def convert(pkl, out, export_dir, version):
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="Port to serve on (0: any free port)")
+@click.option("--screenshot", type=click.Path(dir_okay=False), default=None, metavar="PNG",
+              help="Also open the page in headless Chromium and save a screenshot (the one "
+                   "`make install` brings; see docs/web.md)")
+@click.option("--screenshot-seed", type=click.IntRange(0, 2**32 - 1), default=None,
+              help="Seed shown in the screenshot  [default: the page's, 0]")
+@click.option("--screenshot-class", type=click.IntRange(min=0), default=None,
+              help="Class index picked in the screenshot (conditional networks)")
+@click.option("--screenshot-grid", type=click.Choice(["1", "4", "9", "16"]), default=None,
+              help="Images shown in the screenshot  [default: the page's, 1]")
 @_user_errors
-def web(network_path, outdir, overwrite, title, class_names, serve, host, port):
+def web(network_path, outdir, overwrite, title, class_names, serve, host, port, screenshot,
+        screenshot_seed, screenshot_class, screenshot_grid):
     """A static web page in which the generator runs in the browser.
 
     Writes OUTDIR/ (the page, ONNX Runtime Web and the converted model; nothing is fetched from
@@ -368,8 +378,9 @@ def web(network_path, outdir, overwrite, title, class_names, serve, host, port):
     """
     from apps.web import server as site_server
 
-    if network_path is None and not serve:
-        raise click.UsageError("pass --network (to build a site) or --serve (to serve one).")
+    if network_path is None and not (serve or screenshot):
+        raise click.UsageError("pass --network (to build a site), or --serve or --screenshot "
+                               "(to show one built before).")
     if network_path is not None:
         from apps.web.site import build_site
         from tf_stylegan.snapshot import load_network
@@ -378,6 +389,12 @@ def web(network_path, outdir, overwrite, title, class_names, serve, host, port):
         names = None if class_names is None else [n.strip() for n in class_names.split(",")]
         site = build_site(Gs, outdir, overwrite=overwrite, title=title, class_names=names)
         click.echo(f"Wrote {site}")
+    if screenshot:
+        from apps.web.browser import screenshot_site
+
+        screenshot_site(outdir, screenshot, seed=screenshot_seed, class_index=screenshot_class,
+                        grid=screenshot_grid)
+        click.echo(f"Wrote {screenshot}")
     if serve:
         site_server.serve_until_interrupted(outdir, host=host, port=port, echo=click.echo)
 

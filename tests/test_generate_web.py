@@ -1,11 +1,13 @@
 """generate.py web (the site and its local server) and export --format, on tiny networks.
 The page itself is tested in a browser in tests/apps/test_web.py."""
 
+import io
 import json
 import os
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -151,3 +153,39 @@ def test_web_serve_runs_until_ctrl_c(site):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.large  # headless Chromium renders the page: ~10 s
+def test_web_screenshot_shows_the_page_with_the_asked_settings(site, tmp_path):
+    """`web --screenshot` (the README's picture): the page of a built site, opened in the
+    Chromium `make install` brings, with the seed, class and grid asked for."""
+    from PIL import Image
+
+    out = tmp_path / "page.png"
+    r = run("web", "--outdir", site, "--screenshot", out, "--screenshot-seed", 7,
+            "--screenshot-class", 2, "--screenshot-grid", 4)
+    assert r.exit_code == 0, r.output
+    assert r.output.strip() == f"Wrote {out}"
+    image = Image.open(out)
+    assert image.size == (1100, 700) and image.mode in ("RGB", "RGBA")
+    pixels = np.asarray(image.convert("RGB"), np.int64)
+    assert pixels.std() > 10  # the page, not a blank window
+    # The screenshot is the page as it stands: the status line names the seeds it shows.
+    from apps.web.browser import chromium_context, wait_rendered
+
+    with chromium_context() as context:
+        page = context.new_page()
+        server = serve(site, port=0)
+        try:
+            page.goto(url(server))
+            page.wait_for_selector("body[data-state=ready]", timeout=120_000)
+            page.fill("#seed", "7")
+            page.select_option("#class", "2")
+            page.select_option("#grid", "4")
+            wait_rendered(page)
+            want = np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("RGB"),
+                              np.int64)
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert np.abs(pixels - want).mean() < 1.0

@@ -1,11 +1,14 @@
-"""The choice of Chromium for the browser tests (tests/apps/browser.py)."""
+"""The choice of Chromium (apps/web/browser.py) for the page's screenshot and the browser
+tests (tests/apps/browser.py)."""
 
 import os
 import subprocess
 
 import pytest
 
-from tests.apps import browser
+from apps.web import browser
+from tests.apps import browser as test_browser
+from tf_stylegan.errors import UserError
 
 
 @pytest.fixture
@@ -20,17 +23,21 @@ def test_no_chromium_anywhere_fails_with_one_line_naming_what_to_install(
         fresh_choice, monkeypatch, tmp_path):
     monkeypatch.setattr(browser, "DEBIAN_CHROMIUM", str(tmp_path / "no-chromium"))
     monkeypatch.setattr(browser, "NPM_PACKAGE", str(tmp_path / "no-package"))
-    with pytest.raises(pytest.fail.Exception) as info:
+    with pytest.raises(UserError) as info:
         browser.chromium_executable()
     message = str(info.value)
     assert "\n" not in message
     assert "make install" in message and "@sparticuz/chromium" in message
     assert "apt-get install chromium" in message
+    # A test without a browser fails (never skips) with that line.
+    browser.chromium_executable.cache_clear()
+    with pytest.raises(pytest.fail.Exception, match="no Chromium for the browser tests.*make"):
+        test_browser.chromium_executable()
 
 
 def test_environment_variable_naming_no_file_fails(fresh_choice, monkeypatch, tmp_path):
     monkeypatch.setenv("TF_STYLEGAN_CHROMIUM", str(tmp_path / "nothing"))
-    with pytest.raises(pytest.fail.Exception, match="TF_STYLEGAN_CHROMIUM=.*no such file"):
+    with pytest.raises(UserError, match="TF_STYLEGAN_CHROMIUM=.*no such file"):
         browser.chromium_executable()
 
 

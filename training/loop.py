@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import tempfile
 import time
 
 import tensorflow as tf
@@ -102,10 +103,16 @@ class Trainer:
                               losses.variables_by_name(), self.step.totals,
                               self.step.consecutive_bad))
         self.manager = None
-        if self.run_dir is not None:
+        directory = self.run_dir.checkpoints if self.run_dir is not None else None
+        if directory is None and num_workers(self.strategy) > 1:
+            # Under MultiWorkerMirroredStrategy every worker takes part in a save (variables
+            # synchronized on read are all-reduced as they are saved); the chief writes the
+            # run's checkpoints, the others a throwaway copy.
+            self._scratch = tempfile.TemporaryDirectory(prefix="tf-stylegan-worker-checkpoint-")
+            directory = self._scratch.name
+        if directory is not None:
             self.manager = tf.train.CheckpointManager(
-                self.checkpoint.checkpoint, self.run_dir.checkpoints, max_to_keep=2,
-                checkpoint_name="ckpt")
+                self.checkpoint.checkpoint, directory, max_to_keep=2, checkpoint_name="ckpt")
 
         self._iter = None
         self._iter_key = None
@@ -314,8 +321,10 @@ class Trainer:
 
     # -- The run ----------------------------------------------------------------------------------
     def save_run_checkpoint(self, tick_seconds=0.0) -> str | None:
-        """Writes the run directory's next checkpoint (the chief's; None elsewhere), with the
-        counters and the seconds spent in the current tick; the oldest beyond two is pruned
+        """Writes the run directory's next checkpoint (the chief's; the other workers of a
+        multi-worker run write a throwaway copy, as every worker takes part in a save; None in a
+        single-process run without a run directory), with the counters and the seconds spent in
+        the current tick; the oldest beyond two is pruned
         only once the new one is complete. A full disk or an unwritable directory is a
         UserError naming the directory; the previous checkpoint stays the latest."""
         self._flush_host_counters()
@@ -328,7 +337,7 @@ class Trainer:
             reason = e.message if isinstance(e, tf.errors.OpError) else str(e)
             kept = self.manager.latest_checkpoint
             raise UserError(
-                f"{self.run_dir.checkpoints}: cannot write the checkpoint of step "
+                f"{self.manager.directory}: cannot write the checkpoint of step "
                 f"{self._step_count} ({reason.strip().splitlines()[0]}); "
                 + (f"the previous one, {kept}, is kept." if kept else "no earlier checkpoint.")
             ) from None
@@ -388,12 +397,20 @@ class Trainer:
         done = self.nimg >= total_nimg
         while not done:
             # Between groups of steps (and before the first: a signal during start-up), a
-            # stop request ends the run; every worker asks here, at the same step.
-            if agreement.any_requested(signals.requested):
+            # stop request ends the run and the clock may call for a checkpoint; every worker
+            # decides here, at the same step, together with the others.
+            now = time.time()
+            due = bool(clock) and now - last_checkpoint >= clock and self.nimg != saved_nimg
+            stop, due = agreement.decide(signals.requested, due)
+            if stop:
                 if bar is not None:
                     bar.close()
-                self._stop(signals, saved_nimg, time.time() - tick_start_time)
+                self._stop(signals, saved_nimg, now - tick_start_time)
                 return
+            if due:
+                self._check_nonfinite()
+                self.save_run_checkpoint(tick_seconds=now - tick_start_time)
+                last_checkpoint, saved_nimg = time.time(), self.nimg
             sched = self.schedule()
             self.apply_schedule(sched)
             alpha = tf.constant(sched.alpha, tf.float32)
@@ -430,10 +447,6 @@ class Trainer:
                     self.save_run_checkpoint()
                     last_checkpoint, saved_nimg = time.time(), self.nimg
                 tick_start_time = time.time()
-            elif clock and now - last_checkpoint >= clock:
-                self._check_nonfinite()
-                self.save_run_checkpoint(tick_seconds=now - tick_start_time)
-                last_checkpoint, saved_nimg = time.time(), self.nimg
 
     def _stop(self, signals, saved_nimg, tick_seconds):
         """Ends the run after a stop request: a checkpoint of where it is (mid-tick included)
@@ -448,7 +461,7 @@ class Trainer:
             prefix = self.manager.latest_checkpoint if self.manager is not None else None
         self.stopped_by = signals.name or "a stop request"
         where = ""
-        if prefix:
+        if prefix and self.run_dir is not None:
             where = f"; checkpoint {prefix}" + (
                 f" written in {time.time() - began:.1f} s" if wrote else " (already written)")
         self.log(f"Stopped by {self.stopped_by} at kimg {self.nimg / 1000:.3f} (step "

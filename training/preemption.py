@@ -91,9 +91,12 @@ class StopSignals(contextlib.AbstractContextManager):
 
 
 class StopAgreement:
-    """Whether any worker of a multi-worker run asked to stop: each worker's flag, summed over
-    the workers by the strategy. Every worker must call `any_requested` at the same steps (the
-    loop does at its schedule points); with one worker it reads the flag and costs nothing.
+    """What the workers of a multi-worker run decide together at each group of steps: whether
+    to stop (any worker got a signal) and whether to write a clock checkpoint (any worker's
+    clock says it is due; clocks differ between machines, and under MultiWorkerMirroredStrategy
+    every worker takes part in a save). Each worker's two flags are summed over the workers by
+    the strategy; every worker must call `decide` at the same steps (the loop does, between
+    groups of steps). With one worker it returns the flags as they are and costs nothing.
 
     Args:
         strategy: the run's tf.distribute.Strategy.
@@ -103,26 +106,27 @@ class StopAgreement:
     def __init__(self, strategy, num_workers: int):
         self.strategy = strategy
         self.num_workers = int(num_workers)
-        self._flag = None
+        self._flags = None
         self._reduce = None
         if self.num_workers > 1:
             with strategy.scope():
-                # Local to each worker: every worker's own flag, never synchronized on write.
-                self._flag = tf.Variable(0, dtype=tf.int32, trainable=False,
-                                         synchronization=tf.VariableSynchronization.ON_READ,
-                                         aggregation=tf.VariableAggregation.SUM)
+                # Each worker's own [stop, checkpoint], never synchronized on write.
+                self._flags = tf.Variable([0, 0], dtype=tf.int32, trainable=False,
+                                          synchronization=tf.VariableSynchronization.ON_READ,
+                                          aggregation=tf.VariableAggregation.SUM)
 
             @tf.function
             def reduce():
-                per_replica = strategy.run(lambda: tf.identity(self._flag))
+                per_replica = strategy.run(lambda: tf.identity(self._flags))
                 return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
             self._reduce = reduce
 
-    def any_requested(self, local: bool) -> bool:
-        """True when this worker's flag (`local`) or any other worker's is set."""
+    def decide(self, stop: bool, checkpoint: bool = False) -> tuple[bool, bool]:
+        """(any worker asks to stop, any worker's checkpoint is due), from this worker's."""
         if self.num_workers <= 1:
-            return bool(local)
-        for replica_value in self.strategy.experimental_local_results(self._flag):
-            replica_value.assign(int(bool(local)))
-        return int(self._reduce().numpy()) > 0
+            return bool(stop), bool(checkpoint)
+        for replica_value in self.strategy.experimental_local_results(self._flags):
+            replica_value.assign([int(bool(stop)), int(bool(checkpoint))])
+        totals = self._reduce().numpy()
+        return bool(totals[0] > 0), bool(totals[1] > 0)

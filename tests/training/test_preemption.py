@@ -3,9 +3,12 @@ ends a run with a checkpoint, clock checkpoints land in the middle of ticks, and
 from either ends with the weights, optimizer states, Gs, counters and tick statistics of the
 same run left alone, bit for bit."""
 
+import json
 import os
 import resource
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,6 +21,7 @@ from training.checkpoint import latest_checkpoint
 from training.loop import Trainer
 from training.preemption import StopSignals
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Wall-clock values, which differ between any two runs.
 TIMING = ("state/train_time", "state/tick_seconds")
 
@@ -144,9 +148,9 @@ def test_stop_request_then_resume_equals_never_stopping(data, tmp_path, case, un
 
 @pytest.mark.large  # two tiny runs of 24 steps: ~40 s
 def test_clock_checkpoint_mid_tick_then_kill_loses_nothing(data, tmp_path, uninterrupted):
-    """Checkpoints after every group of 4 steps (checkpoint_minutes ~ 0); the process dies after
-    the one at 96 images (step 12), in the middle of the first tick (128 images); a new process
-    resumes there exactly."""
+    """Checkpoints between every two groups of 4 steps (checkpoint_minutes ~ 0); the process
+    dies at 96 images (step 12), after the checkpoint at 64 (step 8), in the middle of the first
+    tick (128 images); a new process resumes from it exactly."""
     cfg = CASES["stylegan2-lazy-reg"](data)
     cfg.checkpoint_minutes = 1e-9
     expected, expected_losses = uninterrupted("stylegan2-lazy-reg")
@@ -157,7 +161,7 @@ def test_clock_checkpoint_mid_tick_then_kill_loses_nothing(data, tmp_path, unint
         first.train(stop=crash)
     prefix = latest_checkpoint(str(tmp_path / "run"))
     reader = tf.train.load_checkpoint(prefix)
-    assert int(prefix.rsplit("-", 1)[1]) == 12
+    assert int(prefix.rsplit("-", 1)[1]) == 8
     assert reader.get_tensor("state/tick/.ATTRIBUTES/VARIABLE_VALUE") == 0
     assert reader.get_tensor("state/tick_seconds/.ATTRIBUTES/VARIABLE_VALUE") > 0
     resumed = Trainer(cfg, run_dir=tmp_path / "run", progress=False, log=lambda s: None)
@@ -205,3 +209,46 @@ def test_a_failed_checkpoint_write_names_the_directory_and_keeps_the_previous(da
     restored = Trainer(cfg, progress=False, log=lambda s: None)
     restored.restore(str(tmp_path / "run"))
     assert restored.nimg == 32
+
+
+_WORKER = r"""
+import json, os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+sys.path.insert(0, {root!r})
+from tests.training.test_preemption import CASES, Never, StopAt
+from training.loop import Trainer
+index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+cfg = CASES["stylegan2-lazy-reg"]({data!r})
+cfg.minibatch_gpu = 4  # the global minibatch of 8: one pass of 4 on each worker
+t = Trainer(cfg, run_dir={run_dir!r}, progress=False)
+stop = StopAt(64) if index == 1 else Never()  # the signal reaches worker 1 only
+stop.trainer = t
+t.train(stop=stop)
+print(f"worker {{index}} stopped_by={{t.stopped_by}} nimg={{t.nimg}} chief={{t.chief}}", flush=True)
+"""
+
+
+@pytest.mark.large  # two worker processes: ~1 min
+def test_workers_stop_together_when_one_gets_the_signal(data, tmp_path):
+    """MultiWorkerMirroredStrategy: a stop request on worker 1 only stops both workers after
+    the same step (`StopAgreement`), and the chief writes the checkpoint of that step."""
+    from tests.training.test_distribute import _free_ports
+
+    script = tmp_path / "worker.py"
+    run_dir = tmp_path / "run"
+    script.write_text(_WORKER.format(root=ROOT, data=str(data), run_dir=str(run_dir)))
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen(
+            ["timeout", "-k", "5", "300", sys.executable, str(script)], env=env, cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    logs = [p.communicate(timeout=320)[0] for p in procs]
+    for index, (p, log) in enumerate(zip(procs, logs)):
+        assert p.returncode == 0, log[-3000:]
+        expected = "SIGTERM" if index == 1 else "a stop request"
+        assert f"worker {index} stopped_by={expected} nimg=64" in log, log[-3000:]
+    prefix = latest_checkpoint(str(run_dir))
+    assert int(prefix.rsplit("-", 1)[1]) == 8  # step 8 = 64 images, written by the chief

@@ -2,9 +2,9 @@
 
 - `tiny_config(family, resolution, **fields)`: the family's network config with widths of at
   most 16 (a few thousand weights), any field overridable;
-- `tiny_generator` / `tiny_networks`: G (and D) built from it, with seeded Keras weights and,
-  on request, random noise weights and a random `dlatent_avg` (both zero at init, officially,
-  which would hide the noise inputs and make truncation a no-op);
+- `tiny_generator` / `tiny_networks`: G (and D) built from it, with seeded Keras weights,
+  random noise weights and a random `dlatent_avg` (both zero at init, officially, which would
+  hide the noise inputs and make truncation a no-op); `projector_generator`: the projector's;
 - `make_tiny_dataset` and `tiny_training_config`: an 8x8 labelled TFRecord dataset and a
   training config of a few steps on it;
 - `random_lpips`: an LPIPS-VGG16 with random weights, for the projector.
@@ -62,6 +62,14 @@ def tiny_networks(family="stylegan", resolution=16, *, seed=0, noise_weight=0.5,
 def tiny_generator(family="stylegan", resolution=16, **kwargs):
     """G of `tiny_networks(family, resolution, **kwargs)`."""
     return tiny_networks(family, resolution, **kwargs)[0]
+
+
+def projector_generator(family="stylegan", resolution=16, **kwargs):
+    """The tiny generators the projector tests' thresholds were set on: fmap_base 32, noise
+    weights `N(0, 0.1**2)` (the noise maps change the image, their gradients are not zero) and a
+    `dlatent_avg` `N(0, 1)` (it cannot pass for the projector's own w_avg)."""
+    return tiny_generator(family, resolution, fmap_base=32, noise_weight=0.1, avg_scale=1.0,
+                          **kwargs)
 
 
 # --- Training --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from apps import projector as proj
 from metrics.lpips import LPIPS_ENV, save_lpips_npz
-from tests.apps.tiny_networks import random_lpips, tiny_generator
+from tests.tiny_networks import projector_generator, random_lpips
 from tf_stylegan.errors import UserError
 from tf_stylegan.families import list_families
 
@@ -28,7 +28,7 @@ def lpips():
 
 @pytest.fixture(scope="module", params=FAMILIES)
 def G16(request):
-    return tiny_generator(16, family=request.param)
+    return projector_generator(request.param, 16)
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +243,7 @@ def test_w_plus_optimises_one_w_per_layer(G16, lpips):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_projection_recovers_an_image_the_network_generated(lpips, family):
-    G = tiny_generator(32, family=family)
+    G = projector_generator(family, 32)
     projector = proj.Projector(G, lpips)
     target, w_true = generated_targets(G, [7])
     states = list(projector.project(target, num_steps=100, seed=1))
@@ -261,7 +261,7 @@ def test_projection_recovers_an_image_the_network_generated(lpips, family):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_conditional_grayscale_networks_need_a_label(lpips, family):
-    G = tiny_generator(16, label_size=3, num_channels=1, seed=2, family=family)
+    G = projector_generator(family, 16, label_size=3, num_channels=1, seed=2)
     with pytest.raises(UserError, match="conditional"):
         proj.Projector(G, lpips)
     label = [0.0, 1.0, 0.0]
@@ -277,7 +277,7 @@ def test_conditional_grayscale_networks_need_a_label(lpips, family):
 
 def test_bad_input_gives_user_errors(projector16, lpips):
     with pytest.raises(UserError, match="at least 16x16"):
-        proj.Projector(tiny_generator(8), lpips)
+        proj.Projector(projector_generator("stylegan", 8), lpips)
     with pytest.raises(UserError, match=r"targets must be images \[N, 16, 16, 3\]"):
         next(projector16.project(np.zeros([1, 16, 16, 1])))
     with pytest.raises(UserError, match="one seed or one per target"):
@@ -287,7 +287,7 @@ def test_bad_input_gives_user_errors(projector16, lpips):
 
 
 def test_projected_w_files(tmp_path):
-    G16 = tiny_generator(16)
+    G16 = projector_generator("stylegan", 16)
     rng = np.random.RandomState(0)
     w = rng.randn(2, 6, 16).astype(np.float32)
     noise = [rng.randn(2, s, s, 1).astype(np.float32) for s in G16.synthesis.noise_shapes()]
@@ -301,14 +301,14 @@ def test_projected_w_files(tmp_path):
         np.testing.assert_array_equal(a, b)
     assert [p.name for p in tmp_path.iterdir()] == ["projected_w.npz"]  # no temporary left
 
-    other = tiny_generator(32)
+    other = projector_generator("stylegan", 32)
     with pytest.raises(UserError, match=r"projected_w.npz: w is \[2, 6, 16\], this network "
                                         r"takes \[N, 8, 16\]"):
         proj.load_projected_w(path, other)
     # A StyleGAN2 network of the same w shape has one noise map fewer (none per layer).
     with pytest.raises(UserError, match=r"projected_w.npz: noise maps of sizes .*this network "
                                         r"takes 5 maps of sizes \[4, 8, 8, 16, 16\]"):
-        proj.load_projected_w(path, tiny_generator(16, family="stylegan2"))
+        proj.load_projected_w(path, projector_generator("stylegan2", 16))
     bad = tmp_path / "bad.npz"
     np.savez(bad, w=w, noise0=noise[0], noise2=noise[2])
     with pytest.raises(UserError, match=r"bad.npz: unexpected arrays \['noise2'\]"):

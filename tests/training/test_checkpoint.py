@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.training.tiny_training import tiny_config
+from tests.tiny_networks import tiny_training_config
 from tf_stylegan.errors import UserError
 from training.checkpoint import RunCheckpoint
 from training.loop import Trainer
@@ -32,7 +32,7 @@ def _differing(a, b):
 
 
 def test_restore_gives_back_the_exact_state(tiny_data, tmp_path):
-    a = Trainer(tiny_config(tiny_data, "tiny"), progress=False)
+    a = Trainer(tiny_training_config(tiny_data, "tiny"), progress=False)
     a.run_steps(6)  # past the first LOD change: the Adams were reset and have moved again
     a.state.tick.assign(3)
     a.state.train_time.assign(12.5)
@@ -42,7 +42,7 @@ def test_restore_gives_back_the_exact_state(tiny_data, tmp_path):
     want = _state(a)
 
     # Another seed: other initial weights and run seed, so nothing is equal by chance.
-    b = Trainer(tiny_config(tiny_data, "tiny", seed=7), progress=False)
+    b = Trainer(tiny_training_config(tiny_data, "tiny", seed=7), progress=False)
     before = _state(b)
     assert {k.split("/")[0] for k in _differing(before, want)} == {
         "G", "D", "Gs", "G_opt", "D_opt", "state", "loss_scale"}
@@ -56,7 +56,7 @@ def test_restore_gives_back_the_exact_state(tiny_data, tmp_path):
 
 def test_checkpoint_names_each_value(tiny_data, tmp_path):
     """Values are stored under their names in the layer tree, so a restore matches names."""
-    t = Trainer(tiny_config(tiny_data, "tiny"), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny"), progress=False)
     t.run_steps(1)
     reader = tf.train.load_checkpoint(t.save_checkpoint(tmp_path / "ckpt"))
 
@@ -75,7 +75,7 @@ def test_checkpoint_names_each_value(tiny_data, tmp_path):
 
 
 def test_restore_refuses_a_checkpoint_without_the_D_optimizer(tiny_data, tmp_path):
-    cfg = tiny_config(tiny_data, "tiny")
+    cfg = tiny_training_config(tiny_data, "tiny")
     a = Trainer(cfg, progress=False)
     a.run_steps(1)
     partial = {k: v for k, v in a.checkpoint.values.items() if not k.startswith("D_opt/")}
@@ -95,9 +95,9 @@ def test_restore_refuses_a_checkpoint_without_the_D_optimizer(tiny_data, tmp_pat
     ({"fmap_max": 8}, r"has shape \[.*\], this run \["),
 ])
 def test_restore_refuses_a_checkpoint_of_another_network(tiny_data, tmp_path, network, message):
-    other = Trainer(tiny_config(tiny_data, "tiny", network=network), progress=False)
+    other = Trainer(tiny_training_config(tiny_data, "tiny", network=network), progress=False)
     prefix = other.save_checkpoint(tmp_path / "other")
-    t = Trainer(tiny_config(tiny_data, "tiny"), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny"), progress=False)
     before = _state(t)
     with pytest.raises(UserError, match=r"other-1: the checkpoint does not match.*" + message):
         t.restore(prefix)

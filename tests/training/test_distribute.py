@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.training.tiny_training import tiny_config
+from tests.tiny_networks import tiny_training_config
 from training.distribute import make_strategy
 from training.loop import Trainer
 from training.step import ReplicaBatch
@@ -62,7 +62,7 @@ def _state(t):
 
 
 def test_mirrored_two_replicas_equal_one_device(tiny_data):
-    cfg = tiny_config(tiny_data, "tiny", **EQUIVALENT)
+    cfg = tiny_training_config(tiny_data, "tiny", **EQUIVALENT)
     single = Trainer(cfg, progress=False)
     mirrored = Trainer(cfg, strategy=make_strategy(2), progress=False)
     assert mirrored.num_replicas == 2
@@ -119,7 +119,7 @@ def test_each_replica_draws_its_own_noise_and_mixing(tiny_data, network, differ)
     # As in the official multi-GPU code, where each GPU's graph draws its own noise and its
     # own style-mixing latents and crossover: two replicas given the same latents, labels and
     # step seed make different images exactly when G draws something at random.
-    cfg = tiny_config(tiny_data, "tiny", network=network)
+    cfg = tiny_training_config(tiny_data, "tiny", network=network)
     t = Trainer(cfg, strategy=make_strategy(2), progress=False)
     noise_weights = [v for name, v in variables_by_name(t.networks.G).items()
                      if name.endswith("noise/weight")]
@@ -141,9 +141,9 @@ import os, sys, json
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 sys.path.insert(0, {root!r})
 import numpy as np
-from tests.training.tiny_training import tiny_config
+from tests.tiny_networks import tiny_training_config
 from training.loop import Trainer
-cfg = tiny_config({data!r}, "tiny")
+cfg = tiny_training_config({data!r}, "tiny")
 t = Trainer(cfg, progress=False)
 assert t.num_replicas == 2, t.num_replicas
 t.run_steps(3)

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from data.writer import write_arrays
-from tests.training.tiny_training import tiny_config
+from tests.tiny_networks import tiny_training_config
 from training.loop import Trainer
 from training.trained_networks import variables_by_name
 
@@ -22,7 +22,7 @@ def _assign(model, weights):
 
 
 def test_one_step_lowers_the_loss_of_each_network(tiny_data):
-    t = Trainer(tiny_config(tiny_data, "tiny"), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny"), progress=False)
     t.run_steps(2)  # a state past initialisation, with Adam moments
     res, batch = 4, 8  # the first level of the tiny schedule
     reals, labels = next(iter(t.dataset.iterate(res, batch, shuffle=False)))
@@ -65,8 +65,8 @@ def _bright_dataset(directory, value=210, resolution=8, num_images=32):
 def test_short_run_moves_Gs_images_toward_the_reals(tmp_path):
     _bright_dataset(tmp_path / "bright")
     real_mean = 210 / 127.5 - 1.0  # 0.65 in the networks' [-1, 1] range
-    cfg = tiny_config(tmp_path, "bright", G_smoothing_kimg=0.05, total_kimg=1.0,
-                      schedule={"lod_initial_resolution": 8})
+    cfg = tiny_training_config(tmp_path, "bright", G_smoothing_kimg=0.05, total_kimg=1.0,
+                               schedule={"lod_initial_resolution": 8})
     t = Trainer(cfg, progress=False)
     z = tf.constant(np.random.RandomState(1).randn(16, t.net_cfg.latent_size), tf.float32)
 

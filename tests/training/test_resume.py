@@ -10,7 +10,7 @@ import time
 import tensorflow as tf
 import yaml
 
-from tests.training.tiny_training import make_tiny_dataset, tiny_config
+from tests.tiny_networks import make_tiny_dataset, tiny_training_config
 from tf_stylegan.files import read_jsonl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -33,7 +33,7 @@ def _ckpt_state(prefix):
 
 def test_kill_and_resume(tmp_path):
     make_tiny_dataset(tmp_path / "data" / "tiny")
-    cfg = tiny_config(tmp_path / "data", "tiny", total_kimg=20.0, network_snapshot_ticks=2)
+    cfg = tiny_training_config(tmp_path / "data", "tiny", total_kimg=20.0, network_snapshot_ticks=2)
     preset = cfg.to_dict()
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(preset))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from data.writer import write_arrays
-from tests.training.tiny_training import tiny_stylegan2_config
+from tests.tiny_networks import tiny_training_config
 from training.distribute import make_strategy
 from training.loop import Trainer
 from training.trained_networks import variables_by_name
@@ -51,7 +51,7 @@ def _state(t):
 
 @pytest.mark.large  # traces 2 variants on 1 and on 2 replicas: ~1-2 min
 def test_two_accumulated_passes_equal_two_replicas(tiny_data):
-    cfg = tiny_stylegan2_config(tiny_data, "tiny", **EQUIVALENT)
+    cfg = tiny_training_config(tiny_data, "tiny", "stylegan2", **EQUIVALENT)
     single = Trainer(cfg, progress=False)
     mirrored = Trainer(cfg, strategy=make_strategy(2), progress=False)
     assert mirrored.num_replicas == 2
@@ -87,10 +87,10 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 sys.path.insert(0, {root!r})
 import numpy as np
 from data.writer import write_arrays
-from tests.training.tiny_training import tiny_stylegan2_config
+from tests.tiny_networks import tiny_training_config
 from training.loop import Trainer
 from training.trained_networks import variables_by_name
-cfg = tiny_stylegan2_config({data!r}, "same", **{equivalent!r})
+cfg = tiny_training_config({data!r}, "same", "stylegan2", **{equivalent!r})
 t = Trainer(cfg, progress=False)
 assert t.num_replicas == 2, t.num_replicas
 t.run_steps(1)
@@ -125,7 +125,8 @@ def test_two_workers_equal_one_device_with_accumulation(tmp_path):
         procs.append(subprocess.Popen(
             ["timeout", "-k", "5", "200", sys.executable, str(script)], env=env, cwd=ROOT,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    single = Trainer(tiny_stylegan2_config(tmp_path, "same", **EQUIVALENT), progress=False)
+    single = Trainer(tiny_training_config(tmp_path, "same", "stylegan2", **EQUIVALENT),
+                     progress=False)
     before = _all_weights(single)
     single.run_steps(1)
     want = _all_weights(single)

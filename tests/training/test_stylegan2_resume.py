@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from tests.training.tiny_training import make_tiny_dataset, tiny_stylegan2_config
+from tests.tiny_networks import make_tiny_dataset, tiny_training_config
 from tf_stylegan.files import read_jsonl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -40,7 +40,7 @@ def _expected_updates(first_step, steps, interval):
 def test_kill_and_resume_keeps_the_cadence_and_the_path_length_mean(tmp_path):
     make_tiny_dataset(tmp_path / "data" / "tiny")
     # Ticks of 8 steps; a checkpoint at every tick.
-    cfg = tiny_stylegan2_config(tmp_path / "data", "tiny", total_kimg=20.0)
+    cfg = tiny_training_config(tmp_path / "data", "tiny", "stylegan2", total_kimg=20.0)
     (tmp_path / "tiny2.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     log1 = open(tmp_path / "run1.log", "w")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.training.tiny_training import tiny_stylegan2_config
+from tests.tiny_networks import tiny_training_config
 from tf_stylegan.files import read_jsonl
 from training.launch import describe
 from training.loop import Trainer
@@ -27,7 +27,7 @@ def _assign(model, weights):
 def test_lazy_regularization_optimizers_match_the_official_table(tiny_data):
     # NVlabs/stylegan2 training_loop.py, mb_ratio = k / (k + 1): lr * c, beta ** c (the table
     # of the official values, not recomputed here).
-    t = Trainer(tiny_stylegan2_config(tiny_data, "tiny"), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny", "stylegan2"), progress=False)
     s = t.schedule()
     assert (s.G_lrate, s.D_lrate, s.lod, s.resolution) == (0.002, 0.002, 0.0, 4)
     t.apply_schedule(s)
@@ -52,9 +52,10 @@ def test_cadence_in_stats_one_trace_per_variant_and_shared_optimizers(tiny_data,
     # 20 steps in ticks of one step (the tick ends are checked after every step here, not
     # every 4): path length on steps 0, 4, 8, ..., R1 on steps 0 and 16 (official: the
     # minibatch counter starts at 0, so both run on the first minibatch).
-    cfg = tiny_stylegan2_config(tiny_data, "tiny", total_kimg=0.160, minibatch_repeats=1,
-                                schedule={"tick_kimg_base": 0.008}, image_snapshot_ticks=20,
-                                network_snapshot_ticks=20, checkpoint_ticks=20)
+    cfg = tiny_training_config(tiny_data, "tiny", "stylegan2", total_kimg=0.160,
+                               minibatch_repeats=1, schedule={"tick_kimg_base": 0.008},
+                               image_snapshot_ticks=20, network_snapshot_ticks=20,
+                               checkpoint_ticks=20)
     t = Trainer(cfg, run_dir=str(tmp_path), progress=False, log=lambda line: None)
     t.train()
     stats = read_jsonl(tmp_path / "stats.jsonl")
@@ -80,7 +81,7 @@ def test_path_length_mean_moves_toward_the_measured_lengths(tiny_data):
     # One pass per step: each path-length step updates pl_mean once, from the mean of the
     # lengths it measured (Loss/pl_lengths), a <- a + 0.01 (mean - a). (No R1 here: two step
     # variants to trace instead of three.)
-    t = Trainer(tiny_stylegan2_config(tiny_data, "tiny", r1_gamma=0.0), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny", "stylegan2", r1_gamma=0.0), progress=False)
     a = float(t.losses.pl_mean.numpy())
     assert a == 0.0  # official initial value
     for step in range(9):
@@ -102,7 +103,7 @@ def test_each_phase_update_lowers_its_own_loss(tiny_data):
     # As for StyleGAN (test_learning.py), per phase: each update, applied alone as the step
     # applies it (`TrainStep.update`: gradients summed over replicas, the network's Adam),
     # lowers the loss it minimizes on the same inputs and draws.
-    t = Trainer(tiny_stylegan2_config(tiny_data, "tiny"), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny", "stylegan2"), progress=False)
     t.run_steps(2)  # a state past initialisation, with Adam moments
     res, batch, variant = 4, 8, ("G_reg", "D_reg")
     reals, labels = next(iter(t.dataset.iterate(res, batch, shuffle=False)))
@@ -139,7 +140,8 @@ def test_each_phase_update_lowers_its_own_loss(tiny_data):
 
 
 def test_nonfinite_steps_are_skipped_and_keep_the_path_length_mean(tiny_data):
-    t = Trainer(tiny_stylegan2_config(tiny_data, "tiny", max_nonfinite_steps=2), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny", "stylegan2", max_nonfinite_steps=2),
+                progress=False)
     t.run_steps(1)
     a = float(t.losses.pl_mean.numpy())
     w = t.networks.G.trainable_weights[0]
@@ -163,7 +165,7 @@ def test_nonfinite_steps_are_skipped_and_keep_the_path_length_mean(tiny_data):
 
 @pytest.mark.large  # two runs tracing 2 variants each: ~25-70 s on 2 shared cores
 def test_restore_resumes_counters_and_path_length_mean_exactly(tiny_data, tmp_path):
-    a = Trainer(tiny_stylegan2_config(tiny_data, "tiny"), progress=False)
+    a = Trainer(tiny_training_config(tiny_data, "tiny", "stylegan2"), progress=False)
     a.run_steps(5)  # regularized at steps 0 and 4
     prefix = a.save_checkpoint(tmp_path / "ckpt")
     assert float(a.losses.pl_mean.numpy()) > 0
@@ -174,7 +176,7 @@ def test_restore_resumes_counters_and_path_length_mean_exactly(tiny_data, tmp_pa
     stored = reader.get_tensor("losses/pl_mean/.ATTRIBUTES/VARIABLE_VALUE")
     assert float(stored) == float(a.losses.pl_mean.numpy())
 
-    b = Trainer(tiny_stylegan2_config(tiny_data, "tiny", seed=7), progress=False)
+    b = Trainer(tiny_training_config(tiny_data, "tiny", "stylegan2", seed=7), progress=False)
     b.restore(prefix)
     assert int(b.state.step.numpy()) == 5 and b.nimg == 40
     assert float(b.losses.pl_mean.numpy()) == float(a.losses.pl_mean.numpy())

@@ -169,8 +169,10 @@ def test_lpips_taps_and_per_layer_terms(lpips_path):
     pairs = _npz("lpips_inputs.npz")
     outputs = _npz("lpips_outputs.npz")
     x0, x1 = (pairs[f"p{i}_64"].astype(np.float32) for i in (0, 1))
-    f0 = lpips.features(lpips._scaled(tf.constant(x0)))
-    f1 = lpips.features(lpips._scaled(tf.constant(x1)))
+    # LPIPS' ScalingLayer on [-1, 1] images (lpips/pretrained_networks.py), written out.
+    shift, scale = np.array([-0.030, -0.088, -0.188]), np.array([0.458, 0.448, 0.450])
+    f0, f1 = (lpips.features(tf.constant(((x / 127.5 - 1 - shift) / scale).astype(np.float32)))
+              for x in (x0, x1))
     means = np.concatenate([f.numpy().mean(axis=(1, 2)) for f in f0], axis=1)
     ref = outputs["vgg_relu_means_p0_64"]
     _report("VGG16 relu tap means", means, ref)

@@ -74,23 +74,31 @@ def test_one_trace_per_level_resets_and_ema(tiny_data):
     assert all(np.isfinite(v.numpy()) for v in t.step.totals.sums.values())
 
 
-def test_nonfinite_steps_are_skipped_and_stop_the_run(tiny_data):
-    cfg = tiny_training_config(tiny_data, "tiny", max_nonfinite_steps=2)
+@pytest.mark.parametrize("family", ["stylegan", "stylegan2"])
+def test_nonfinite_steps_are_skipped_and_stop_the_run(tiny_data, family):
+    cfg = tiny_training_config(tiny_data, "tiny", family, max_nonfinite_steps=2)
     t = Trainer(cfg, progress=False)
     t.run_steps(1)
-    w = t.networks.D.trainable_weights[0]
-    w.assign(tf.fill(w.shape, np.nan))  # every D score becomes NaN: both losses are non-finite
+    own = {name: v.numpy() for name, v in t.losses.variables_by_name().items()}
+    w = t.networks.G.trainable_weights[0]
+    w.assign(tf.fill(w.shape, np.nan))  # G's images, D's fake scores (and path lengths): NaN
+    # (dlatent_avg, a forward-pass statistic, is not a trained weight: compare the trained.)
     g_before = [v.numpy() for v in t.networks.G.trainable_weights]
     d_before = [v.numpy() for v in t.networks.D.trainable_weights]
-    iters = int(t.networks.G_opt.iterations.numpy())
+    iters = (int(t.networks.G_opt.iterations.numpy()), int(t.networks.D_opt.iterations.numpy()))
     t.run_steps(2)  # two skipped steps: allowed
     assert int(t.step.consecutive_bad.numpy()) == 2 and int(t.state.nonfinite_total.numpy()) == 2
-    # No update was applied (dlatent_avg, a forward-pass statistic, is not a trained weight).
+    t.step.consecutive_bad.assign(0)  # under the limit again: steps 3 and 4 (StyleGAN2's
+    t.run_steps(2)                    # path length runs in step 4)
+    assert int(t.state.nonfinite_total.numpy()) == 4
+    # No update was applied; the losses' own state (StyleGAN2's pl_mean) was not made NaN.
     for a, v in zip(g_before, t.networks.G.trainable_weights):
-        np.testing.assert_array_equal(a, v.numpy())
-    for a, v in zip(d_before, t.networks.D.trainable_weights):
         np.testing.assert_array_equal(np.nan_to_num(a), np.nan_to_num(v.numpy()))
-    assert int(t.networks.G_opt.iterations.numpy()) == iters
+    for a, v in zip(d_before, t.networks.D.trainable_weights):
+        np.testing.assert_array_equal(a, v.numpy())
+    assert (int(t.networks.G_opt.iterations.numpy()),
+            int(t.networks.D_opt.iterations.numpy())) == iters
+    assert {name: v.numpy() for name, v in t.losses.variables_by_name().items()} == own
     with pytest.raises(NonFiniteError, match="3 consecutive training steps"):
         t.run_steps(1)
 

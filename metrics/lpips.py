@@ -48,6 +48,7 @@ __all__ = [
     "LPIPS_FORMAT",
     "convert_torch_lpips",
     "load_lpips",
+    "main",
     "resolve_lpips_path",
     "save_lpips_npz",
     "save_lpips_npz_arrays",
@@ -300,8 +301,9 @@ def convert_torch_lpips(vgg_state: dict, lin_state: dict) -> dict:
     return arrays
 
 
-def _main(argv=None) -> None:
-    """``python -m metrics.lpips convert --vgg VGG16.pth --lin vgg.pth --out OUT.npz``."""
+def main(argv=None) -> None:
+    """The module's command line (`argv`: its arguments, default `sys.argv[1:]`):
+    ``python -m metrics.lpips convert --vgg VGG16.pth --lin vgg.pth --out OUT.npz``."""
     import argparse
 
     from metrics.lpips_files import read_torch_lpips
@@ -322,4 +324,4 @@ def _main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    _main()
+    main()

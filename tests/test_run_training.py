@@ -5,7 +5,7 @@ import yaml
 from click.testing import CliRunner
 
 import run_training
-from tests.training.tiny_training import make_tiny_dataset
+from tests.tiny_networks import make_tiny_dataset
 from tf_stylegan.errors import UserError
 from training.training_config import list_presets, load_config
 

@@ -33,7 +33,7 @@ from tf_stylegan.networks import (
 )
 
 __all__ = ["STYLEGAN", "STYLEGAN2", "NetworkFamily", "family_for_build_func", "family_of",
-           "get_family", "list_families", "register_family"]
+           "get_family", "list_families", "register_family", "unregister_family"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -111,6 +111,15 @@ def register_family(family: NetworkFamily) -> NetworkFamily:
     if family.name in _FAMILIES and _FAMILIES[family.name] is not family:
         raise ValueError(f"a network family named {family.name!r} is already registered")
     _FAMILIES[family.name] = family
+    return family
+
+
+def unregister_family(name: str) -> NetworkFamily:
+    """Removes the family registered as `name` from the registry and returns it (UserError for
+    an unknown name). Networks and configs of the family keep working; looking it up by name
+    (snapshots, presets, `get_family`) no longer finds it."""
+    family = get_family(name)
+    del _FAMILIES[name]
     return family
 
 

@@ -116,7 +116,7 @@ class Trainer:
 
         self._iter = None
         self._iter_key = None
-        self._metric_opts = self._check_metrics(cfg)
+        self._metric_opts = self.check_metrics(cfg)
         self.stopped_by = None  # the signal that stopped `train`, if one did
         self._sync_host_counters()
 
@@ -134,8 +134,10 @@ class Trainer:
                 f"that divides {minibatch // mb_gpu} or another minibatch_gpu.")
 
     @staticmethod
-    def _check_metrics(cfg):
-        """The metric options, validated now rather than after hours of training."""
+    def check_metrics(cfg):
+        """The metric options of `cfg` (a dict of `metrics.registry.MetricOptions` fields, or
+        None without metrics), its metric names and options checked now rather than after hours
+        of training (UserError)."""
         if not cfg.metrics:
             return None
         from metrics import registry

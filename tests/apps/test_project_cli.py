@@ -13,7 +13,7 @@ import generate
 import tf_stylegan as sg
 from data.image_files import decode_image
 from metrics.lpips import LPIPS_ENV, save_lpips_npz
-from tests.apps.tiny_networks import random_lpips, tiny_generator
+from tests.tiny_networks import projector_generator, random_lpips
 from tf_stylegan.images import to_uint8
 from tf_stylegan.snapshot import load_snapshot, save_snapshot
 
@@ -22,7 +22,7 @@ from tf_stylegan.snapshot import load_snapshot, save_snapshot
 def files(tmp_path_factory):
     """A tiny 16x16 RGB snapshot, LPIPS weights and two target images of other shapes."""
     root = tmp_path_factory.mktemp("project")
-    G = tiny_generator(16)
+    G = projector_generator("stylegan", 16)
     save_snapshot(str(root / "net.zip"), G, sg.Discriminator(G.config), G)
     save_lpips_npz(random_lpips(), str(root / "lpips.npz"))
     rng = np.random.RandomState(0)
@@ -141,7 +141,7 @@ def test_images_projected_w_excludes_seeds_and_checks_the_file(files, tmp_path):
 
 
 def test_project_and_render_again_on_a_stylegan2_network(files, tmp_path):
-    G = tiny_generator(16, family="stylegan2")
+    G = projector_generator("stylegan2", 16)
     net = tmp_path / "net2.zip"
     save_snapshot(str(net), G, sg.StyleGAN2Discriminator(G.config), G)
     out = tmp_path / "out"

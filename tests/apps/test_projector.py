@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from apps import projector as proj
 from metrics.lpips import LPIPS_ENV, save_lpips_npz
-from tests.apps.tiny_networks import random_lpips, tiny_generator
+from tests.tiny_networks import projector_generator, random_lpips
 from tf_stylegan.errors import UserError
 from tf_stylegan.families import list_families
 
@@ -28,7 +28,7 @@ def lpips():
 
 @pytest.fixture(scope="module", params=FAMILIES)
 def G16(request):
-    return tiny_generator(16, family=request.param)
+    return projector_generator(request.param, 16)
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +205,50 @@ def test_each_step_follows_the_schedules_and_renormalises_the_noise(G16, project
     assert np.abs(last - first.w.numpy()).max() > 1e-3
 
 
+def official_adam(x, g, m, v, t, lr, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    """One step of TF1's `tf.train.AdamOptimizer` (the official projector's, its default
+    arguments), in float64: t counts from 1, the bias corrections go into the step size."""
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    lr_t = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+    return x - lr_t * m / (np.sqrt(v) + epsilon), m, v
+
+
+def test_the_steps_after_step_0_are_the_official_adam_updates(G16, projector16, lpips):
+    # Step 0 has learning rate 0, yet it counts as Adam's first step and feeds its moments: the
+    # later steps are those of one Adam from step 0 on, replayed here from the official update
+    # with gradients of the official loss taken in this test.
+    targets, _ = generated_targets(G16, [3])
+    num_steps, checked, seed = 8, 5, 7
+    states = [s for _, s in zip(range(checked), projector16.project(targets, num_steps, seed))]
+    sizes = G16.synthesis.noise_shapes()
+    rng = np.random.RandomState(seed)
+    x = [projector16.w_avg.astype(np.float64)] + [rng.randn(1, s, s, 1) for s in sizes]
+    m, v = [np.zeros_like(a) for a in x], [np.zeros_like(a) for a in x]
+    target = tf.constant((targets + 1) * 127.5, tf.float32)
+    for step, state in enumerate(states):
+        strength = official_noise_strength(step, num_steps, projector16.w_std)
+        w_noise = rng.randn(1, 1, 16) * strength
+        variables = [tf.Variable(a.astype(np.float32)) for a in x]
+        with tf.GradientTape() as tape:
+            w = tf.tile(variables[0] + w_noise.astype(np.float32), [1, 6, 1])
+            images = G16.synthesis(w, noise=variables[1:])
+            loss = lpips(((images + 1) * 127.5, target)) \
+                + 1e5 * proj.noise_regularization(variables[1:])
+        grads = [g.numpy().astype(np.float64) for g in tape.gradient(loss, variables)]
+        lr = official_learning_rate(step, num_steps)
+        for i in range(len(x)):
+            x[i], m[i], v[i] = official_adam(x[i], grads[i], m[i], v[i], step + 1, lr)
+        x[1:] = [numpy_normalized(a) for a in x[1:]]
+        # Measured: up to 3.6e-6 (w) and 5.4e-6 (noise maps) after step 4, both families.
+        np.testing.assert_allclose(state.w.numpy(), np.tile(x[0], [1, 6, 1]), atol=5e-5,
+                                   err_msg=f"w after step {step}")
+        for i, got in enumerate(state.noise):
+            np.testing.assert_allclose(got.numpy(), x[1 + i], atol=5e-5,
+                                       err_msg=f"noise{i} after step {step}")
+    assert np.abs(states[-1].w.numpy() - states[0].w.numpy()).max() > 0.1  # steps of about lr
+
+
 def test_a_batch_of_targets_equals_one_target_at_a_time(G16, projector16):
     targets, _ = generated_targets(G16, [3, 4, 5])
     seeds = [5, 9, 5]
@@ -243,7 +287,7 @@ def test_w_plus_optimises_one_w_per_layer(G16, lpips):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_projection_recovers_an_image_the_network_generated(lpips, family):
-    G = tiny_generator(32, family=family)
+    G = projector_generator(family, 32)
     projector = proj.Projector(G, lpips)
     target, w_true = generated_targets(G, [7])
     states = list(projector.project(target, num_steps=100, seed=1))
@@ -261,7 +305,7 @@ def test_projection_recovers_an_image_the_network_generated(lpips, family):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_conditional_grayscale_networks_need_a_label(lpips, family):
-    G = tiny_generator(16, label_size=3, num_channels=1, seed=2, family=family)
+    G = projector_generator(family, 16, label_size=3, num_channels=1, seed=2)
     with pytest.raises(UserError, match="conditional"):
         proj.Projector(G, lpips)
     label = [0.0, 1.0, 0.0]
@@ -277,7 +321,7 @@ def test_conditional_grayscale_networks_need_a_label(lpips, family):
 
 def test_bad_input_gives_user_errors(projector16, lpips):
     with pytest.raises(UserError, match="at least 16x16"):
-        proj.Projector(tiny_generator(8), lpips)
+        proj.Projector(projector_generator("stylegan", 8), lpips)
     with pytest.raises(UserError, match=r"targets must be images \[N, 16, 16, 3\]"):
         next(projector16.project(np.zeros([1, 16, 16, 1])))
     with pytest.raises(UserError, match="one seed or one per target"):
@@ -287,7 +331,7 @@ def test_bad_input_gives_user_errors(projector16, lpips):
 
 
 def test_projected_w_files(tmp_path):
-    G16 = tiny_generator(16)
+    G16 = projector_generator("stylegan", 16)
     rng = np.random.RandomState(0)
     w = rng.randn(2, 6, 16).astype(np.float32)
     noise = [rng.randn(2, s, s, 1).astype(np.float32) for s in G16.synthesis.noise_shapes()]
@@ -301,14 +345,14 @@ def test_projected_w_files(tmp_path):
         np.testing.assert_array_equal(a, b)
     assert [p.name for p in tmp_path.iterdir()] == ["projected_w.npz"]  # no temporary left
 
-    other = tiny_generator(32)
+    other = projector_generator("stylegan", 32)
     with pytest.raises(UserError, match=r"projected_w.npz: w is \[2, 6, 16\], this network "
                                         r"takes \[N, 8, 16\]"):
         proj.load_projected_w(path, other)
     # A StyleGAN2 network of the same w shape has one noise map fewer (none per layer).
     with pytest.raises(UserError, match=r"projected_w.npz: noise maps of sizes .*this network "
                                         r"takes 5 maps of sizes \[4, 8, 8, 16, 16\]"):
-        proj.load_projected_w(path, tiny_generator(16, family="stylegan2"))
+        proj.load_projected_w(path, projector_generator("stylegan2", 16))
     bad = tmp_path / "bad.npz"
     np.savez(bad, w=w, noise0=noise[0], noise2=noise[2])
     with pytest.raises(UserError, match=r"bad.npz: unexpected arrays \['noise2'\]"):

@@ -10,34 +10,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tf_stylegan as sg
 from apps.runtimes import export_runtime, graphs
 from tests.paths import ROOT
+from tests.tiny_networks import tiny_generator
 from tf_stylegan.errors import UserError
 from tf_stylegan.images import to_uint8
 
-SMALL = dict(latent_size=16, dlatent_size=16, mapping_fmaps=16, mapping_layers=2)
-
-
-def randomized(G, seed):
-    """Noise strengths and dlatent_avg are zero at init: randomize them so that both matter."""
-    rng = np.random.RandomState(seed)
-    for v in G.variables:
-        if "noise" in v.path and v.trainable:
-            v.assign(np.asarray(rng.randn(*v.shape), np.float32) * 0.5)
-    G.dlatent_avg.assign(rng.randn(G.config.dlatent_size).astype(np.float32) * 0.3)
-    return G
-
 
 def stylegan(label_size=3):
-    cfg = sg.NetworkConfig(resolution=16, fmap_base=32, fmap_max=16, label_size=label_size,
-                           **SMALL)
-    return randomized(sg.Generator(cfg), 0)
+    """A conditional 16x16 StyleGAN generator, noise weights and dlatent_avg randomized."""
+    return tiny_generator("stylegan", 16, fmap_base=32, label_size=label_size, seed=0)
 
 
 def stylegan2():
-    cfg = sg.StyleGAN2Config(resolution=16, fmap_base=64, fmap_max=16, **SMALL)
-    return randomized(sg.StyleGAN2Generator(cfg), 1)
+    return tiny_generator("stylegan2", 16, seed=1)
 
 
 NETWORKS = {"stylegan": stylegan, "stylegan2": stylegan2}

@@ -112,9 +112,9 @@ def test_training_passes_metric_options_to_the_metric(tmp_path):
     cfg = load_config("demo", ["metric_options.inception=/nets/inception.pt"],
                       metrics="fid50k_full")
     assert cfg.metrics == ["fid50k_full"]
-    options = Trainer._check_metrics(cfg)
+    options = Trainer.check_metrics(cfg)
     assert options == {"inception": "/nets/inception.pt"}
     assert MetricOptions(**options).inception == "/nets/inception.pt"
     cfg = load_config("demo", ["metric_options.inception_path=/x"], metrics="fid50k_full")
     with pytest.raises(ValueError, match="Unknown metric_options keys"):
-        Trainer._check_metrics(cfg)
+        Trainer.check_metrics(cfg)

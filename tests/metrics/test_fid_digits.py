@@ -23,8 +23,8 @@ from metrics.digit_classifier import DigitClassifierSpec, held_out_mask, load_di
 from metrics.fid_digits import unseen_digits
 from metrics.frechet import FeatureStats, frechet_distance
 from metrics.registry import MetricOptions, evaluate
-from tests.apps.tiny_networks import tiny_generator
 from tests.metrics.stand_ins import write_tfrecord_dataset
+from tests.tiny_networks import tiny_generator
 from tf_stylegan.config import NetworkConfig
 from tf_stylegan.errors import UserError
 
@@ -190,7 +190,7 @@ def test_fid_digits_of_a_perfect_generator_is_near_its_floor(registry_opts):
 @pytest.mark.parametrize("family", ["stylegan", "stylegan2"])
 def test_fid_digits_through_the_registry_on_tiny_generators(registry_opts, family):
     opts, bank, bank_labels = registry_opts
-    G = tiny_generator(resolution=32, label_size=10, num_channels=1, family=family)
+    G = tiny_generator(family, 32, label_size=10, num_channels=1)
     record = evaluate("fid_digits", G, opts)
     r = record["results"]
     assert set(r) == {"fid_digits", "fid_digits_floor", "classifier_accuracy", "num_reals",
@@ -205,13 +205,13 @@ def test_fid_digits_through_the_registry_on_tiny_generators(registry_opts, famil
 
 def test_fid_digits_user_errors(registry_opts):
     opts, _, _ = registry_opts
-    rgb = tiny_generator(resolution=32, label_size=10, num_channels=3)
+    rgb = tiny_generator("stylegan", 32, label_size=10, num_channels=3)
     with pytest.raises(UserError, match=r"fid_digits .*32x32 grayscale.*num_channels=3"):
         evaluate("fid_digits", rgb, opts)
-    small = tiny_generator(resolution=16, num_channels=1)
+    small = tiny_generator("stylegan", 16, num_channels=1)
     with pytest.raises(UserError, match=r"resolution=16"):
         evaluate("fid_digits", small, opts)
-    gray = tiny_generator(resolution=32, num_channels=1)
+    gray = tiny_generator("stylegan", 32, num_channels=1)
     with pytest.raises(UserError, match=r"fid_digits needs the real digits.*--dataset"):
         evaluate("fid_digits", gray, dataclasses.replace(opts, dataset_dir=None))
     with pytest.raises(UserError, match=r"needs 1000 digits the classifier never trained on"):
@@ -222,7 +222,7 @@ def test_fid_digits_through_run_metrics(registry_opts, tmp_path, monkeypatch):
     opts, _, _ = registry_opts
     network = tmp_path / "network-snapshot-000064.zip"
     network.write_bytes(b"stand-in")
-    G = tiny_generator(resolution=32, label_size=10, num_channels=1, family="stylegan2")
+    G = tiny_generator("stylegan2", 32, label_size=10, num_channels=1)
     monkeypatch.setattr(run_metrics, "load_network", lambda path: (None, None, G))
     base = ["--network", str(network), "--metrics", "fid_digits", "--num-samples", "200",
             "--cache-dir", opts.cache_dir, "--no-progress"]
@@ -260,15 +260,16 @@ def test_fid_digits_in_a_training_run(registry_opts, tmp_path):
     """run_training.py --metrics fid_digits: the loop evaluates it on its Gs at the snapshot
     (about 20 s: tracing the 32x32 training step)."""
     from data.writer import write_arrays
-    from tests.training.tiny_training import tiny_config
+    from tests.tiny_networks import tiny_training_config
     from training.loop import Trainer
 
     opts, bank, bank_labels = registry_opts
     write_arrays(str(tmp_path / "data" / "digits"), bank[:, None], np.eye(10)[bank_labels],
                  progress=False)
-    cfg = tiny_config(tmp_path / "data", "digits", total_kimg=0.008, metrics=["fid_digits"],
-                      metric_options={"cache_dir": opts.cache_dir, "num_samples": 100},
-                      schedule={"lod_initial_resolution": 32, "tick_kimg_base": 0.008})
+    cfg = tiny_training_config(tmp_path / "data", "digits", total_kimg=0.008,
+                               metrics=["fid_digits"],
+                               metric_options={"cache_dir": opts.cache_dir, "num_samples": 100},
+                               schedule={"lod_initial_resolution": 32, "tick_kimg_base": 0.008})
     logs = []
     Trainer(cfg, run_dir=str(tmp_path / "run"), progress=False, log=logs.append).train()
     record = json.loads((tmp_path / "run" / "metric-fid_digits.jsonl").read_text())

@@ -87,7 +87,7 @@ def test_convert_the_pytorch_files_without_torch(tmp_path, monkeypatch):
     state = {k: ts.tensor(v, str(i)) for i, (k, v) in enumerate(vgg.items())}
     vgg_path = ts.zip_archive(str(tmp_path / "vgg16.pth"), state)
     out = str(tmp_path / "lpips.npz")
-    lpips_module._main(["convert", "--vgg", vgg_path, "--lin", LIN_PTH, "--out", out])
+    lpips_module.main(["convert", "--vgg", vgg_path, "--lin", LIN_PTH, "--out", out])
     lin = read_torch_state_dict(LIN_PTH)
     with np.load(out) as data:
         assert str(data["format"]) == lpips_module.LPIPS_FORMAT
@@ -100,5 +100,5 @@ def test_convert_the_pytorch_files_without_torch(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="features\\[0\\]"):
         read_torch_lpips(LIN_PTH, LIN_PTH)  # lin weights only: no VGG convolutions
     with pytest.raises(SystemExit, match="Error: .*nope.pth"):
-        lpips_module._main(["convert", "--vgg", str(tmp_path / "nope.pth"), "--lin", LIN_PTH,
-                            "--out", out])
+        lpips_module.main(["convert", "--vgg", str(tmp_path / "nope.pth"), "--lin", LIN_PTH,
+                           "--out", out])

@@ -169,8 +169,10 @@ def test_lpips_taps_and_per_layer_terms(lpips_path):
     pairs = _npz("lpips_inputs.npz")
     outputs = _npz("lpips_outputs.npz")
     x0, x1 = (pairs[f"p{i}_64"].astype(np.float32) for i in (0, 1))
-    f0 = lpips.features(lpips._scaled(tf.constant(x0)))
-    f1 = lpips.features(lpips._scaled(tf.constant(x1)))
+    # LPIPS' ScalingLayer on [-1, 1] images (lpips/pretrained_networks.py), written out.
+    shift, scale = np.array([-0.030, -0.088, -0.188]), np.array([0.458, 0.448, 0.450])
+    f0, f1 = (lpips.features(tf.constant(((x / 127.5 - 1 - shift) / scale).astype(np.float32)))
+              for x in (x0, x1))
     means = np.concatenate([f.numpy().mean(axis=(1, 2)) for f in f0], axis=1)
     ref = outputs["vgg_relu_means_p0_64"]
     _report("VGG16 relu tap means", means, ref)
@@ -204,21 +206,19 @@ def test_run_metrics_uses_the_fetched_networks_by_default(inception_path, lpips_
     from click.testing import CliRunner
 
     import run_metrics
-    import tf_stylegan as sg
     from metrics.inception import INCEPTION_ENV
     from metrics.lpips import LPIPS_ENV
     from tests.metrics.stand_ins import write_tfrecord_dataset
     from tests.paths import NETWORK_CACHE, NETWORK_CACHE_ENV
+    from tests.tiny_networks import tiny_networks
     from tf_stylegan.snapshot import save_snapshot
 
     monkeypatch.setenv(NETWORK_CACHE_ENV, NETWORK_CACHE)
     monkeypatch.delenv(INCEPTION_ENV, raising=False)
     monkeypatch.delenv(LPIPS_ENV, raising=False)
-    cfg = sg.StyleGAN2Config(resolution=32, num_channels=1, fmap_base=64, fmap_max=16,
-                             latent_size=16, dlatent_size=16, mapping_fmaps=16, mapping_layers=2)
-    G = sg.StyleGAN2Generator(cfg)
+    G, D = tiny_networks("stylegan2", 32, num_channels=1)
     path = str(tmp_path / "network-snapshot-000001.zip")
-    save_snapshot(path, G, sg.StyleGAN2Discriminator(cfg), G)
+    save_snapshot(path, G, D, G)
     write_tfrecord_dataset(str(tmp_path / "datasets" / "digits"), np.random.RandomState(0)
                            .randint(0, 256, [10, 32, 32, 1]).astype(np.uint8))
     result = CliRunner().invoke(run_metrics.main, [

@@ -81,12 +81,12 @@ def test_mirror_setting_from_the_files_training_writes(tmp_path, mirror):
     import yaml
 
     import tf_stylegan as sg
-    from tests.training.tiny_training import make_tiny_dataset, tiny_config
+    from tests.tiny_networks import make_tiny_dataset, tiny_training_config
     from training import launch
 
     make_tiny_dataset(tmp_path / "data" / "tiny")
-    cfg = tiny_config(tmp_path / "data", "tiny", mirror=mirror, total_kimg=0.016,
-                      outdir=str(tmp_path / "runs"))
+    cfg = tiny_training_config(tmp_path / "data", "tiny", mirror=mirror, total_kimg=0.016,
+                               outdir=str(tmp_path / "runs"))
     preset = tmp_path / "tiny.yaml"
     preset.write_text(yaml.safe_dump(cfg.to_dict()))
     run_dir = launch.run(preset=str(preset), progress=False, print_fn=lambda *a: None)
@@ -110,12 +110,10 @@ def test_mirror_setting_from_the_files_training_writes(tmp_path, mirror):
 def test_real_generator_snapshot(tmp_path, lpips_file):
     """The metrics on tf_stylegan's own Generator, loaded from a snapshot by the CLI; FID with
     a tiny stand-in of the 2015 Inception graph (64 features) on a TFRecord dataset."""
-    import tf_stylegan as sg
+    from tests.tiny_networks import tiny_networks
     from tf_stylegan.snapshot import save_snapshot
 
-    cfg = sg.NetworkConfig(resolution=32, fmap_base=64, fmap_max=16, latent_size=16,
-                           dlatent_size=16, mapping_fmaps=16, mapping_layers=2)
-    G, D = sg.Generator(cfg), sg.Discriminator(cfg)
+    G, D = tiny_networks("stylegan", 32)
     path = str(tmp_path / "network-snapshot-000001.zip")
     save_snapshot(path, G, D, G)
     graph = str(tmp_path / "classify_image_graph_def.pb")

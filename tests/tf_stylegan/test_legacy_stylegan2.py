@@ -1,20 +1,18 @@
-"""Official StyleGAN2 weights in, official outputs out.
+"""StyleGAN2's own import tests: the official defaults of released pickles, every architecture
+of the paper's Table 2, the stored up-convolution kernels, and what only StyleGAN2's converter
+refuses. (Both families against their official fixtures: test_legacy.py.)
 
-The fixture is a pickle made by NVIDIA's StyleGAN2 network code (config F defaults: skip G,
-resnet D) with every variable randomised, and the outputs that code gave
-(tests/fixtures/official-stylegan2/README.md). The other architectures have no official
-outputs: random official-layout variables go through the importer and our networks are compared
-with the float64 numpy transcription of the official networks (tests/tf_stylegan/
-stylegan2_numpy.py), which itself reproduces the fixture.
+The fixture (tests/fixtures/official-stylegan2/README.md) has config F's architectures only. The
+others have no official outputs: random official-layout variables go through the importer and
+our networks are compared with the float64 numpy transcription of the official networks
+(tests/tf_stylegan/stylegan2_numpy.py), which itself reproduces the fixture.
 """
 
 import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-import tf_stylegan as sg
 from tests.paths import FIXTURES
 from tests.tf_stylegan.stylegan2_numpy import (
     np_discriminator,
@@ -30,7 +28,9 @@ from tf_stylegan.legacy import OfficialNetwork, read_official_pickle
 from tf_stylegan.legacy.transfer import convert_network
 
 BASE = os.path.join(FIXTURES, "official-stylegan2", "stylegan2-r32")
-TOLERANCE = 1e-4  # max |ours - official| / max |official|
+# max |ours - numpy| / max |numpy| of each output. Measured (2 CPU cores, oneDNN): images
+# 2.9e-7 to 7.6e-7, D 1.1e-7 (orig), 1.8e-6 (skip), 4.0e-6 (resnet); 10x the largest.
+TOLERANCE = 4e-5
 
 
 def nchw(x):
@@ -51,26 +51,6 @@ def converted():
     return G, D, Gs, dict(np.load(BASE + "-outputs.npz"))
 
 
-def our_outputs(D, Gs, out):
-    z = out["z"]
-    return {
-        "w": Gs.mapping(z),
-        "synth": nchw(Gs.synthesis(out["w"], noise="const")),
-        "psi1": nchw(Gs(z, truncation_psi=1.0, noise="const")),
-        "psi05": nchw(Gs(z, noise="const")),  # the default: psi 0.5 on all layers
-        "D": D(nhwc(out["D_in"])),
-    }
-
-
-def test_config_from_static_kwargs(converted):
-    G, D, Gs, _ = converted
-    expected = sg.StyleGAN2Config(resolution=32, fmap_base=512, fmap_max=64, latent_size=64,
-                                  dlatent_size=64, mapping_fmaps=64)
-    assert Gs.config == G.config == expected
-    assert (Gs.config.g_architecture, D.config.d_architecture) == ("skip", "resnet")
-    assert isinstance(Gs, sg.StyleGAN2Generator) and isinstance(D, sg.StyleGAN2Discriminator)
-
-
 def test_missing_static_kwargs_take_the_official_stylegan2_defaults():
     # Released config-F pickles carry only these three keys.
     kwargs = {"num_channels": 3, "resolution": 1024, "label_size": 0}
@@ -83,20 +63,6 @@ def test_missing_static_kwargs_take_the_official_stylegan2_defaults():
         {**kwargs, "architecture": "orig"}, "stylegan2", "D").d_architecture == "orig"
     assert legacy.config_from_static_kwargs(
         {**kwargs, "architecture": "resnet"}, "stylegan2", "G").g_architecture == "resnet"
-
-
-@pytest.mark.parametrize("output", ["w", "synth", "psi1", "psi05", "D"])
-def test_reproduces_official_outputs(converted, output):
-    G, D, Gs, out = converted
-    got = our_outputs(D, Gs, out)[output]
-    assert np.shape(got) == out[output].shape
-    assert rel_error(got, out[output]) < TOLERANCE
-
-
-def test_mapping_is_exact(converted):
-    # Same ops in the same order as the official mapping.
-    G, D, Gs, out = converted
-    np.testing.assert_allclose(Gs.mapping(out["z"]), out["w"], rtol=1e-6, atol=1e-6)
 
 
 def test_numpy_reference_reproduces_official_outputs():
@@ -114,17 +80,6 @@ def test_numpy_reference_reproduces_official_outputs():
     assert rel_error(d, out["D"]) < 1e-5
 
 
-def test_truncation_uses_the_imported_dlatent_avg(converted):
-    G, D, Gs, out = converted
-    saved = Gs.dlatent_avg.numpy()
-    assert np.abs(saved).max() > 0
-    Gs.dlatent_avg.assign(np.zeros_like(saved))
-    try:
-        assert rel_error(nchw(Gs(out["z"], noise="const")), out["psi05"]) > 1e-2
-    finally:
-        Gs.dlatent_avg.assign(saved)
-
-
 def test_up_conv_kernels_are_used_as_stored(converted):
     # Our up-conv is the official transposed convolution: flipping the kernels breaks parity.
     G, D, Gs, out = converted
@@ -138,18 +93,6 @@ def test_up_conv_kernels_are_used_as_stored(converted):
     finally:
         for v, value in zip(ups, saved):
             v.assign(value)
-
-
-def test_instantaneous_G_is_imported_too(converted):
-    G, D, Gs, out = converted
-    # The official trainable counts of the fixture networks (its README).
-    assert G.count_params_trainable() == Gs.count_params_trainable() == 288_947
-    assert G.mapping.count_params_trainable() == 33_280
-    assert G.synthesis.count_params_trainable() == 255_667
-    assert D.count_params_trainable() == 288_993
-    # G and Gs are distinct networks in the pickle.
-    assert np.abs(G.dlatent_avg.numpy() - Gs.dlatent_avg.numpy()).max() > 1e-3
-    assert np.abs(np.asarray(G.mapping(out["z"])) - out["w"]).max() > 1e-3
 
 
 def official_networks(g_arch, d_arch, resolution=16, fmap_base=64, fmap_max=16, latent=16,
@@ -202,51 +145,15 @@ def test_every_architecture_matches_the_numpy_reference(g_arch, d_arch):
     assert rel_error(D(images), np_discriminator(D_net.variables, images, d_arch)) < TOLERANCE
 
 
-def test_unmapped_missing_or_mismatched_variables_fail():
-    G_net, D_net, Gs_net = read_official_pickle(BASE + ".pkl")
-    D_net.variables["4x4/Extra/weight"] = np.zeros((3, 3), np.float32)
-    with pytest.raises(ValueError, match="no counterpart.*4x4/Extra/weight"):
-        legacy.convert_discriminator(D_net)
-    del D_net.variables["4x4/Extra/weight"]
-    D_net.variables["Output/bias"] = np.zeros((2,), np.float32)
-    with pytest.raises(ValueError, match="shape mismatch.*Output/bias"):
-        legacy.convert_discriminator(D_net)
-    del D_net.variables["Output/bias"]
-    with pytest.raises(ValueError, match="missing.*Output/bias"):
-        legacy.convert_discriminator(D_net)
-    del Gs_net.components["synthesis"].variables["16x16/Conv1/noise_strength"]
-    with pytest.raises(ValueError, match="missing.*16x16/Conv1/noise_strength"):
-        legacy.convert_generator(Gs_net)
-
-
 def test_networks_that_are_not_stylegan2_are_refused():
     G_net, D_net, Gs_net = read_official_pickle(BASE + ".pkl")
-    D_net.build_func_name = "D_basic"
-    with pytest.raises(UserError, match="'D_basic'.*'D_stylegan2'"):
-        convert_network(STYLEGAN2, D_net, "D", where="net.pkl")
     Gs_net.components["synthesis"].build_func_name = "G_synthesis_stylegan_revised"
     with pytest.raises(UserError, match="net.pkl.*G_synthesis_stylegan_revised"):
         convert_network(STYLEGAN2, Gs_net, "G", where="net.pkl")
     kwargs = dict(G_net.static_kwargs)
-    with pytest.raises(UserError, match="net.pkl: unsupported nonlinearity='relu'"):
-        legacy.config_from_static_kwargs({**kwargs, "nonlinearity": "relu"}, "stylegan2",
-                                         where="net.pkl")
     with pytest.raises(UserError, match="synthesis_func"):
         legacy.config_from_static_kwargs(
             {**kwargs, "synthesis_func": "G_synthesis_stylegan_revised"}, "stylegan2")
-    with pytest.raises(UserError, match="net.pkl: unsupported static kwarg colour=1"):
-        legacy.config_from_static_kwargs({**kwargs, "colour": 1}, "stylegan2",
-                                         where="net.pkl")
     with pytest.raises(UserError, match="net.pkl: `g_architecture` must be one of"):
         legacy.config_from_static_kwargs({**kwargs, "architecture": "dense"}, "stylegan2",
                                          where="net.pkl")
-
-
-def test_converted_networks_run_in_a_graph(converted):
-    G, D, Gs, out = converted
-
-    @tf.function
-    def render(z):
-        return Gs(z, noise="const")
-
-    assert rel_error(nchw(render(tf.constant(out["z"]))), out["psi05"]) < TOLERANCE

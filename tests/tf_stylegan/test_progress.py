@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from tf_stylegan import progress as progress_mod
 from tf_stylegan.progress import Progress, format_duration, track, write
 
 
@@ -117,7 +116,9 @@ def test_write_puts_a_line_above_the_bar():
     assert re.fullmatch(r"\rfakes .*\r +\r", before)  # the bar was erased first
     assert after == "\r" + before.split("\r")[1]  # and drawn again below
     bar.close()
-    assert progress_mod._active == []
+    closed = term.getvalue()
+    write("after", stream=term)  # a closed bar is neither erased nor drawn again
+    assert term.getvalue() == closed + "after\n"
 
 
 def test_track_wraps_an_iterable():

@@ -8,14 +8,19 @@ import pytest
 import tensorflow as tf
 
 import tf_stylegan as sg
+from tests.tiny_networks import tiny_generator, tiny_networks
 from tf_stylegan.errors import UserError
 
+CLASSES = {"stylegan": (sg.Generator, sg.Discriminator),
+           "stylegan2": (sg.StyleGAN2Generator, sg.StyleGAN2Discriminator)}
 
-def test_snapshot_round_trip(tmp_path):
-    cfg = sg.NetworkConfig(resolution=8, fmap_base=64, fmap_max=16, latent_size=16,
-                           dlatent_size=16, mapping_fmaps=16, label_size=2)
-    G, D, Gs = sg.Generator(cfg), sg.Discriminator(cfg), sg.Generator(cfg)
-    Gs.dlatent_avg.assign(tf.fill([16], 0.25))
+
+@pytest.mark.parametrize("family,fields", [
+    ("stylegan", {}), ("stylegan2", dict(g_architecture="resnet", d_architecture="skip"))])
+def test_snapshot_round_trip(tmp_path, family, fields):
+    G, D = tiny_networks(family, 8, label_size=2, **fields)
+    Gs = tiny_generator(family, 8, label_size=2, seed=1, **fields)
+    cfg = Gs.config
     path = tmp_path / "network-snapshot-000001.zip"
     sg.save_snapshot(path, G, D, Gs, {"kimg": 1.0})
     with zipfile.ZipFile(path) as zf:
@@ -23,13 +28,17 @@ def test_snapshot_round_trip(tmp_path):
         assert names == ["D.keras", "G.keras", "Gs.keras", "snapshot.json"]
         assert not any(n.endswith(".pkl") for n in names)
     G2, D2, Gs2, info = sg.load_snapshot(path, with_info=True)
-    assert info["metadata"] == {"kimg": 1.0} and info["config"] == cfg.to_dict()
+    assert info["family"] == family and info["config"] == cfg.to_dict()
+    assert info["metadata"] == {"kimg": 1.0}
+    assert (type(G2), type(D2)) == CLASSES[family] and type(Gs2) is CLASSES[family][0]
+    assert Gs2.config == cfg
     z, labels = tf.random.normal([4, 16]), tf.one_hot([0, 1, 0, 1], 2)
     for a, b in ((G, G2), (Gs, Gs2)):
         np.testing.assert_array_equal(a(z, labels, noise="const"), b(z, labels, noise="const"))
     x = tf.random.normal([4, 8, 8, 3])
     np.testing.assert_array_equal(D(x, labels), D2(x, labels))
-    np.testing.assert_array_equal(Gs2.dlatent_avg.numpy(), 0.25)
+    np.testing.assert_array_equal(Gs2.dlatent_avg.numpy(), Gs.dlatent_avg.numpy())
+    assert np.abs(Gs2.dlatent_avg.numpy() - G2.dlatent_avg.numpy()).max() > 0  # Gs is Gs
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
 
 
@@ -40,30 +49,6 @@ def test_snapshot_errors(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(UserError, match="bad.zip: not a tf_stylegan snapshot"):
         sg.load_snapshot(bad)
-
-
-def _small_stylegan2():
-    cfg = sg.StyleGAN2Config(resolution=8, fmap_base=32, fmap_max=8, latent_size=8,
-                             dlatent_size=8, mapping_fmaps=8, g_architecture="resnet",
-                             d_architecture="skip")
-    return cfg, sg.StyleGAN2Generator(cfg), sg.StyleGAN2Discriminator(cfg), \
-        sg.StyleGAN2Generator(cfg)
-
-
-def test_stylegan2_snapshot_round_trip(tmp_path):
-    cfg, G, D, Gs = _small_stylegan2()
-    Gs.dlatent_avg.assign(tf.fill([8], 0.5))
-    path = tmp_path / "network-snapshot-000002.zip"
-    sg.save_snapshot(path, G, D, Gs, {"kimg": 2.0})
-    G2, D2, Gs2, info = sg.load_snapshot(path, with_info=True)
-    assert info["family"] == "stylegan2" and info["config"] == cfg.to_dict()
-    assert isinstance(G2, sg.StyleGAN2Generator) and isinstance(Gs2, sg.StyleGAN2Generator)
-    assert isinstance(D2, sg.StyleGAN2Discriminator)
-    assert Gs2.config == cfg
-    z = tf.random.normal([4, 8])
-    np.testing.assert_array_equal(Gs(z, noise="const"), Gs2(z, noise="const"))
-    x = tf.random.normal([4, 8, 8, 3])
-    np.testing.assert_array_equal(D(x), D2(x))
 
 
 def _rewrite_info(path, **changes):
@@ -83,10 +68,9 @@ def _rewrite_info(path, **changes):
 
 
 def test_snapshots_without_a_family_are_stylegan(tmp_path):
-    cfg = sg.NetworkConfig(resolution=8, fmap_base=32, fmap_max=8, latent_size=8,
-                           dlatent_size=8, mapping_fmaps=8)
+    G, D = tiny_networks("stylegan", 8)
     path = tmp_path / "old.zip"
-    sg.save_snapshot(path, sg.Generator(cfg), sg.Discriminator(cfg), sg.Generator(cfg))
+    sg.save_snapshot(path, G, D, G)
     _rewrite_info(path, family=None)  # written before StyleGAN2 existed
     G, D, Gs, info = sg.load_snapshot(path, with_info=True)
     assert info["family"] == "stylegan"
@@ -94,9 +78,9 @@ def test_snapshots_without_a_family_are_stylegan(tmp_path):
 
 
 def test_snapshot_family_must_match_the_networks(tmp_path):
-    _, G, D, Gs = _small_stylegan2()
+    G, D = tiny_networks("stylegan2", 8)
     path = tmp_path / "snap.zip"
-    sg.save_snapshot(path, G, D, Gs)
+    sg.save_snapshot(path, G, D, G)
     _rewrite_info(path, family=None)  # claims StyleGAN, holds StyleGAN2
     with pytest.raises(UserError, match="snap.zip: G.keras holds a 'stylegan2' network"):
         sg.load_snapshot(path)
@@ -108,9 +92,8 @@ def test_snapshot_family_must_match_the_networks(tmp_path):
 def test_snapshot_taken_during_growing_renders_its_level_upscaled(tmp_path):
     # Official Gs keeps its `lod`: a network saved while training at 16x16 renders 16x16 images,
     # nearest-upscaled to the full 32x32 (recursive G_synthesis, upscale2d by 2**floor(lod)).
-    cfg = sg.NetworkConfig(resolution=32, fmap_base=64, fmap_max=16, latent_size=16,
-                           dlatent_size=16, mapping_fmaps=16, mapping_layers=2)
-    G, D, Gs = sg.Generator(cfg), sg.Discriminator(cfg), sg.Generator(cfg)
+    G, D = tiny_networks("stylegan", 32)
+    Gs = tiny_generator("stylegan", 32, seed=1)
     z = tf.random.normal([3, 16], seed=4)
     kw = dict(noise="const", truncation_psi=1.0)  # w = mapping(z), as synthesis gets below
     level16 = Gs(z, resolution=16, **kw).numpy()
@@ -140,9 +123,7 @@ def test_snapshot_taken_during_growing_renders_its_level_upscaled(tmp_path):
 
 
 def test_stylegan2_networks_have_no_lod():
-    cfg = sg.StyleGAN2Config(resolution=8, fmap_base=32, fmap_max=16, latent_size=16,
-                             dlatent_size=16, mapping_fmaps=16, mapping_layers=2)
-    G = sg.StyleGAN2Generator(cfg)
+    G = tiny_generator("stylegan2", 8)
     assert G.lod == 0.0
     G.lod = 0  # accepted: nothing to change
     with pytest.raises(UserError, match="does not grow"):

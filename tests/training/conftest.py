@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.training.tiny_training import make_tiny_dataset
+from tests.tiny_networks import make_tiny_dataset
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.training.tiny_training import make_tiny_dataset, tiny_config
+from tests.tiny_networks import make_tiny_dataset, tiny_training_config
 from training.loop import Trainer
 
 
@@ -22,6 +22,6 @@ def test_corrupt_record_names_the_file(tmp_path):
     data[offset + 12 + length // 2] ^= 0xFF
     with open(path, "wb") as f:
         f.write(bytes(data))
-    trainer = Trainer(tiny_config(tmp_path, "tiny"), progress=False, log=lambda s: None)
+    trainer = Trainer(tiny_training_config(tmp_path, "tiny"), progress=False, log=lambda s: None)
     with pytest.raises(ValueError, match=r"tiny-r02.tfrecords: corrupt record.*--verify"):
         trainer.run_steps(8)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.training.tiny_training import make_tiny_dataset, tiny_config, tiny_stylegan2_config
+from tests.tiny_networks import make_tiny_dataset, tiny_training_config
 from training.distribute import make_strategy
 from training.loop import Trainer
 from training.step import ReplicaBatch
@@ -31,8 +31,8 @@ def data32(tmp_path_factory):
 def _config(data_dir):
     # Training starts at 8x8: 4 steps of 8 images per phase, so a run goes 8x8 stable, then
     # (from 40 images, schedule evaluated every 4 steps) the 8 -> 16 fade-in.
-    return tiny_config(data_dir, "t32", G_smoothing_kimg=0.05,
-                       schedule={"lod_initial_resolution": 8})
+    return tiny_training_config(data_dir, "t32", G_smoothing_kimg=0.05,
+                                schedule={"lod_initial_resolution": 8})
 
 
 def _values(model):
@@ -149,7 +149,7 @@ def test_low_level_step_touches_only_its_level_mirrored(data32):
 
 
 def test_stylegan2_step_averages_every_variable(tiny_data):
-    t = Trainer(tiny_stylegan2_config(tiny_data, "tiny"), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny", "stylegan2"), progress=False)
     variant = t.step.variant(0)
     assert variant == ("G_reg", "D_reg")  # G, G_reg, Gs, D, D_reg: G's phases come before Gs
     assert _assigned_Gs_variables(t, 4, 8, variant) == set(variables_by_name(t.networks.Gs))

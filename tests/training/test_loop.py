@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.training.tiny_training import tiny_config
+from tests.tiny_networks import tiny_training_config
 from training.loop import NonFiniteError, Trainer
 from training.stylegan_losses import process_reals
 
@@ -33,7 +33,7 @@ def test_process_reals_dynamic_range_and_fade():
 
 
 def test_one_trace_per_level_resets_and_ema(tiny_data):
-    cfg = tiny_config(tiny_data, "tiny", G_smoothing_kimg=0.05)
+    cfg = tiny_training_config(tiny_data, "tiny", G_smoothing_kimg=0.05)
     t = Trainer(cfg, progress=False)
     g0 = _weights(t.networks.G)
     np.testing.assert_array_equal(np.concatenate([w.ravel() for w in g0]),
@@ -74,29 +74,37 @@ def test_one_trace_per_level_resets_and_ema(tiny_data):
     assert all(np.isfinite(v.numpy()) for v in t.step.totals.sums.values())
 
 
-def test_nonfinite_steps_are_skipped_and_stop_the_run(tiny_data):
-    cfg = tiny_config(tiny_data, "tiny", max_nonfinite_steps=2)
+@pytest.mark.parametrize("family", ["stylegan", "stylegan2"])
+def test_nonfinite_steps_are_skipped_and_stop_the_run(tiny_data, family):
+    cfg = tiny_training_config(tiny_data, "tiny", family, max_nonfinite_steps=2)
     t = Trainer(cfg, progress=False)
     t.run_steps(1)
-    w = t.networks.D.trainable_weights[0]
-    w.assign(tf.fill(w.shape, np.nan))  # every D score becomes NaN: both losses are non-finite
+    own = {name: v.numpy() for name, v in t.losses.variables_by_name().items()}
+    w = t.networks.G.trainable_weights[0]
+    w.assign(tf.fill(w.shape, np.nan))  # G's images, D's fake scores (and path lengths): NaN
+    # (dlatent_avg, a forward-pass statistic, is not a trained weight: compare the trained.)
     g_before = [v.numpy() for v in t.networks.G.trainable_weights]
     d_before = [v.numpy() for v in t.networks.D.trainable_weights]
-    iters = int(t.networks.G_opt.iterations.numpy())
+    iters = (int(t.networks.G_opt.iterations.numpy()), int(t.networks.D_opt.iterations.numpy()))
     t.run_steps(2)  # two skipped steps: allowed
     assert int(t.step.consecutive_bad.numpy()) == 2 and int(t.state.nonfinite_total.numpy()) == 2
-    # No update was applied (dlatent_avg, a forward-pass statistic, is not a trained weight).
+    t.step.consecutive_bad.assign(0)  # under the limit again: steps 3 and 4 (StyleGAN2's
+    t.run_steps(2)                    # path length runs in step 4)
+    assert int(t.state.nonfinite_total.numpy()) == 4
+    # No update was applied; the losses' own state (StyleGAN2's pl_mean) was not made NaN.
     for a, v in zip(g_before, t.networks.G.trainable_weights):
-        np.testing.assert_array_equal(a, v.numpy())
-    for a, v in zip(d_before, t.networks.D.trainable_weights):
         np.testing.assert_array_equal(np.nan_to_num(a), np.nan_to_num(v.numpy()))
-    assert int(t.networks.G_opt.iterations.numpy()) == iters
+    for a, v in zip(d_before, t.networks.D.trainable_weights):
+        np.testing.assert_array_equal(a, v.numpy())
+    assert (int(t.networks.G_opt.iterations.numpy()),
+            int(t.networks.D_opt.iterations.numpy())) == iters
+    assert {name: v.numpy() for name, v in t.losses.variables_by_name().items()} == own
     with pytest.raises(NonFiniteError, match="3 consecutive training steps"):
         t.run_steps(1)
 
 
 def test_wgangp_runs(tiny_data):
-    t = Trainer(tiny_config(tiny_data, "tiny", loss="wgangp"), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny", loss="wgangp"), progress=False)
     d0 = _weights(t.networks.D)
     t.run_steps(2)
     assert t.state.nonfinite_total.numpy() == 0
@@ -105,17 +113,18 @@ def test_wgangp_runs(tiny_data):
 
 
 def test_start_from_snapshot(tiny_data, tmp_path):
-    a = Trainer(tiny_config(tiny_data, "tiny"), progress=False)
+    a = Trainer(tiny_training_config(tiny_data, "tiny"), progress=False)
     a.run_steps(2)
     a.save_snapshot(tmp_path / "snap.zip")
-    b = Trainer(tiny_config(tiny_data, "tiny", seed=7), progress=False)
+    b = Trainer(tiny_training_config(tiny_data, "tiny", seed=7), progress=False)
     b.load_snapshot_weights(tmp_path / "snap.zip")
     assert int(b.state.cur_nimg.numpy()) == 16 and b.nimg == 16
     for name in ("G", "D", "Gs"):
         model_a, model_b = a.networks.network(name), b.networks.network(name)
         for va, vb in zip(model_a.weights, model_b.weights):
             np.testing.assert_array_equal(va.numpy(), vb.numpy())
-    other = Trainer(tiny_config(tiny_data, "tiny", network={"fmap_max": 8}), progress=False)
+    other = Trainer(tiny_training_config(tiny_data, "tiny", network={"fmap_max": 8}),
+                    progress=False)
     with pytest.raises(ValueError, match="snapshot network config differs.*fmap_max"):
         other.load_snapshot_weights(tmp_path / "snap.zip")
 
@@ -133,9 +142,9 @@ def test_train_writes_run_dir_and_runs_metrics(tiny_data, tmp_path, monkeypatch)
 
     monkeypatch.setattr(registry, "evaluate", fake_evaluate)
     with pytest.raises(ValueError, match="Unknown metric"):
-        Trainer(tiny_config(tiny_data, "tiny", metrics=["fid5k"]), progress=False)
-    cfg = tiny_config(tiny_data, "tiny", total_kimg=0.128, metrics="fid50k,ppl_wend",
-                      metric_options={"num_samples": 100})
+        Trainer(tiny_training_config(tiny_data, "tiny", metrics=["fid5k"]), progress=False)
+    cfg = tiny_training_config(tiny_data, "tiny", total_kimg=0.128, metrics="fid50k,ppl_wend",
+                               metric_options={"num_samples": 100})
     logs = []
     t = Trainer(cfg, run_dir=str(tmp_path), progress=False, log=logs.append)
     t.train()
@@ -156,7 +165,7 @@ def test_train_writes_run_dir_and_runs_metrics(tiny_data, tmp_path, monkeypatch)
 def test_snapshot_during_growth_records_and_renders_its_level(tiny_data, tmp_path):
     import tf_stylegan as sg
 
-    t = Trainer(tiny_config(tiny_data, "tiny"), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny"), progress=False)
     labels = tf.one_hot([0, 1], 3)
     kw = dict(noise="const", truncation_psi=1.0)
     for steps, level in ((1, 4), (5, 8)):  # nimg 8: 4x4 stable (lod 1); nimg 48: fade-in

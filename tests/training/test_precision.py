@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.training.tiny_training import tiny_config, tiny_stylegan2_config
+from tests.tiny_networks import tiny_training_config
 from tf_stylegan.errors import UserError
 from training import precision
 from training.loop import Trainer
@@ -60,7 +60,7 @@ def _rel(a, b):
 
 @pytest.fixture(scope="module")
 def fp32_run(tiny_data):
-    return _run(tiny_config(tiny_data, "tiny", **EPS))
+    return _run(tiny_training_config(tiny_data, "tiny", **EPS))
 
 
 def test_reference_run_moves(fp32_run):
@@ -72,7 +72,7 @@ def test_reference_run_moves(fp32_run):
 
 
 def test_xla_step_gives_the_same_results(tiny_data, fp32_run):
-    t, before, losses, after = _run(tiny_config(tiny_data, "tiny", xla=True, **EPS))
+    t, before, losses, after = _run(tiny_training_config(tiny_data, "tiny", xla=True, **EPS))
     _, ref_before, ref_losses, ref_after = fp32_run
     assert t.state.nonfinite_total.numpy() == 0
     np.testing.assert_array_equal(before, ref_before)  # same init (XLA compiles the step only)
@@ -101,8 +101,8 @@ def _one_step_gradients(t, res=8, batch=8):
 def test_bfloat16_gradients_track_float32(tiny_data):
     """Keras' mixed_bfloat16 policy (`mixed_precision="bfloat16"`; `True` picks the oneDNN
     rewrite on CPUs, tested below)."""
-    ref = Trainer(tiny_config(tiny_data, "tiny"), progress=False)
-    t = Trainer(tiny_config(tiny_data, "tiny", mixed_precision="bfloat16"), progress=False)
+    ref = Trainer(tiny_training_config(tiny_data, "tiny"), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny", mixed_precision="bfloat16"), progress=False)
     n, ref_n = t.networks, ref.networks
     assert n.G.dtype_policy.name == "mixed_bfloat16" and not n.loss_scaling
     assert all(v.dtype == "float32" for v in n.G.weights + n.D.weights)  # float32 variables
@@ -119,14 +119,15 @@ def test_bfloat16_gradients_track_float32(tiny_data):
     np.testing.assert_allclose(got[2], want[2], rtol=0.01)  # D loss
     np.testing.assert_allclose(got[3], want[3], rtol=0.02)  # G loss
     # A short bfloat16 run trains: finite losses, no skipped step, the images change.
-    _, before, losses, after = _run(tiny_config(tiny_data, "tiny", mixed_precision="bfloat16"))
+    _, before, losses, after = _run(tiny_training_config(tiny_data, "tiny",
+                                                         mixed_precision="bfloat16"))
     assert np.all(np.isfinite(losses)) and np.all(np.isfinite(after))
     assert _rel(after, before) > 0.05
 
 
 def test_float16_loss_scaling_skips_overflowing_steps(tiny_data):
     """The GPU path (mixed_float16 + dynamic loss scale), forced on the CPU."""
-    t = Trainer(tiny_config(tiny_data, "tiny", mixed_precision="float16"), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny", mixed_precision="float16"), progress=False)
     n, ls = t.networks, t.step.loss_scale
     assert n.G.dtype_policy.name == "mixed_float16" and n.loss_scaling
     trainable = n.G.trainable_weights + n.D.trainable_weights
@@ -164,7 +165,7 @@ def test_float16_loss_scaling_skips_overflowing_steps(tiny_data):
 
 def test_mixed_precision_values_are_checked(tiny_data):
     with pytest.raises(ValueError, match="mixed_precision.*Received: mixed_precision='fp8'"):
-        tiny_config(tiny_data, "tiny", mixed_precision="fp8")
+        tiny_training_config(tiny_data, "tiny", mixed_precision="fp8")
     assert TrainingConfig(mixed_precision="bfloat16").mixed_precision == "bfloat16"
 
 
@@ -278,7 +279,7 @@ def _check_rewrite(ref, t, phases, res, grad_tol, stat_tol, alpha=0.5):
 def test_mixed_precision_is_the_onednn_rewrite_without_gpus(tiny_data, tmp_path):
     assert precision.resolve(True) == "onednn_bfloat16"  # no GPU here
     assert precision.resolve("bfloat16") == "bfloat16" and precision.resolve(False) is None
-    t = Trainer(tiny_config(tiny_data, "tiny", mixed_precision=True), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny", mixed_precision=True), progress=False)
     n = t.networks
     # Keras computes in float32: the rewrite is TensorFlow's, in the step's graph.
     assert n.G.dtype_policy.name == "float32" and n.D.dtype_policy.name == "float32"
@@ -300,7 +301,7 @@ def test_onednn_rewrite_refuses_xla(tiny_data):
     # Grappler does not rewrite XLA-compiled functions: the step would silently stay float32.
     for value in (True, "onednn_bfloat16"):
         with pytest.raises(UserError, match="onednn_bfloat16.*does not combine with xla"):
-            Trainer(tiny_config(tiny_data, "tiny", mixed_precision=value, xla=True),
+            Trainer(tiny_training_config(tiny_data, "tiny", mixed_precision=value, xla=True),
                     progress=False)
 
 
@@ -313,10 +314,10 @@ def test_onednn_step_is_rewritten_once_and_only_in_its_scope(tiny_data, tmp_path
     # TensorFlow writes one paintbuckets file per graph the rewrite optimizes.
     monkeypatch.setenv("TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_LOG_PATH", str(log))
     options, env = tf.config.optimizer.get_experimental_options(), dict(os.environ)
-    ref = Trainer(tiny_config(tiny_data, "tiny"), progress=False)
+    ref = Trainer(tiny_training_config(tiny_data, "tiny"), progress=False)
     ref.run_steps(2)
     assert not list(log.glob("paintbuckets*"))
-    t = Trainer(tiny_config(tiny_data, "tiny", mixed_precision=True), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny", mixed_precision=True), progress=False)
     t.run_steps(1)
     rewritten = len(list(log.glob("paintbuckets*")))
     assert rewritten >= 1
@@ -334,7 +335,7 @@ def _bfloat16_exact(x):
 
 @pytest.fixture(scope="module")
 def stylegan_pair(tiny_data):
-    return _trained_pair(lambda **kw: tiny_config(tiny_data, "tiny", **kw))
+    return _trained_pair(lambda **kw: tiny_training_config(tiny_data, "tiny", **kw))
 
 
 def test_onednn_stylegan_tracks_float32(stylegan_pair):
@@ -375,7 +376,7 @@ def test_onednn_stylegan2_tracks_float32(tiny_data):
     5e-3, G_reg 0.011-0.034, path lengths 7.5e-3 to 1.5e-2, their mean 4e-3 to 9e-3, fake scores
     up to 0.019. Tolerances 2.5x or more those."""
     ref, t, runs = _trained_pair(
-        lambda **kw: tiny_stylegan2_config(tiny_data, "tiny", resolution=8, **kw))
+        lambda **kw: tiny_training_config(tiny_data, "tiny", "stylegan2", resolution=8, **kw))
     # Measured: 4 steps (both regularizations at step 0) moved the images by 0.0155, the bfloat16
     # run ended 5.6e-4 from the float32 one (G 8e-4, Gs 2e-6), per-step losses within 1.1e-3.
     _check_trajectory(runs, loss_tol=5e-3, share=0.1)

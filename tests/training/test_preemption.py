@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.training.tiny_training import make_tiny_dataset, tiny_config, tiny_stylegan2_config
+from tests.tiny_networks import make_tiny_dataset, tiny_training_config
 from tf_stylegan.errors import UserError
 from tf_stylegan.files import read_jsonl
 from training.checkpoint import latest_checkpoint
@@ -106,13 +106,13 @@ def uninterrupted(data, tmp_path_factory):
 CASES = {
     # StyleGAN growing 4 -> 8: ticks of 96 images (12 steps), the fade-in from 32 to 96 images;
     # a stop at 64 images is in the middle of both.
-    "stylegan-fade-in": lambda data: tiny_config(
+    "stylegan-fade-in": lambda data: tiny_training_config(
         data, "tiny", total_kimg=0.192, schedule={"lod_transition_kimg": 0.064,
                                                   "tick_kimg_base": 0.096}),
     # StyleGAN2: R1 every 16 steps (steps 0 and 16 of 24), path length every 4; a stop at 96
     # images (step 12) is mid-tick and before the second R1 step.
-    "stylegan2-lazy-reg": lambda data: tiny_stylegan2_config(
-        data, "tiny", total_kimg=0.192, schedule={"tick_kimg_base": 0.128}),
+    "stylegan2-lazy-reg": lambda data: tiny_training_config(
+        data, "tiny", "stylegan2", total_kimg=0.192, schedule={"tick_kimg_base": 0.128}),
 }
 STOP_NIMG = {"stylegan-fade-in": 64, "stylegan2-lazy-reg": 96}
 

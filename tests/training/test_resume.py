@@ -1,5 +1,7 @@
-"""Kill -9 a training run mid-tick, resume it with --resume auto, and check that it continues
-from the last checkpoint with the schedule state intact and nothing written before lost."""
+"""Kill -9 a training run of each family mid-tick, resume it with --resume auto, and check that
+it continues from the last checkpoint: the counters and the schedule state intact, nothing
+written before lost, and for StyleGAN2 the regularization cadence going on from the restored
+step count with the path-length mean restored."""
 
 import os
 import signal
@@ -11,46 +13,72 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from tests.training.tiny_training import make_tiny_dataset, tiny_config
+from tests.tiny_networks import make_tiny_dataset, tiny_training_config
 from tf_stylegan.files import read_jsonl
+from tf_stylegan.snapshot import load_snapshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STEP_IMAGES, TICK_STEPS = 8, 8  # the tiny config's minibatch and ticks (64 images)
+SETUP = {
+    # Killed after the checkpoint that follows the 4 -> 8 growth (8x8 stable from step 8).
+    "stylegan": dict(overrides=dict(network_snapshot_ticks=2), kill_after=16, resolution=8),
+    # Killed after the checkpoint of step 24, past the R1 step 16. The path-length interval 7
+    # does not divide the ticks of 8 steps: the regularization counts of the resumed ticks then
+    # depend on the step count they start from, and a counter restarted at 0 gives other
+    # counts unless the run stopped at a multiple of lcm(8, 7, 16) = 112 steps (the test checks
+    # that it can tell).
+    "stylegan2": dict(overrides=dict(G_reg_interval=7), kill_after=24, resolution=4),
+}
 
 
 def _cli(args, tmp_path):
     """The command, with its progress reports on: its output goes to a file or a pipe, where
     they must be plain lines."""
     return [
-        "timeout", "-k", "5", "240", sys.executable, os.path.join(ROOT, "run_training.py"),
+        "timeout", "-k", "5", "300", sys.executable, os.path.join(ROOT, "run_training.py"),
         "--config", str(tmp_path / "tiny.yaml"), "--outdir", str(tmp_path / "results"), *args,
     ]
 
 
 def _ckpt_state(prefix):
+    """(cur_nimg, step, tick, lod_key, {losses variable: value}) of a checkpoint."""
     reader = tf.train.load_checkpoint(prefix)
-    get = lambda name: reader.get_tensor(f"state/{name}/.ATTRIBUTES/VARIABLE_VALUE")
-    return int(get("cur_nimg")), get("lod_key").tolist(), int(get("tick"))
+    suffix = "/.ATTRIBUTES/VARIABLE_VALUE"
+    get = lambda name: reader.get_tensor(f"{name}{suffix}")  # noqa: E731
+    losses = {key[len("losses/"):-len(suffix)]: float(reader.get_tensor(key))
+              for key in reader.get_variable_to_shape_map()
+              if key.startswith("losses/") and key.endswith(suffix)}
+    return (int(get("state/cur_nimg")), int(get("state/step")), int(get("state/tick")),
+            get("state/lod_key").tolist(), losses)
 
 
-def test_kill_and_resume(tmp_path):
+def _updates(first_step, steps, interval):
+    """Regularization steps among steps first_step .. first_step + steps - 1 (on every step
+    whose index is a multiple of the interval, step 0 included)."""
+    return sum(1 for s in range(first_step, first_step + steps) if s % interval == 0)
+
+
+@pytest.mark.parametrize("family", [
+    "stylegan", pytest.param("stylegan2", marks=pytest.mark.large)])  # stylegan2: ~2-3 min
+def test_kill_and_resume(tmp_path, family):
+    setup = SETUP[family]
     make_tiny_dataset(tmp_path / "data" / "tiny")
-    cfg = tiny_config(tmp_path / "data", "tiny", total_kimg=20.0, network_snapshot_ticks=2)
-    preset = cfg.to_dict()
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(preset))
+    cfg = tiny_training_config(tmp_path / "data", "tiny", family, total_kimg=20.0,
+                               **setup["overrides"])
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     log1 = open(tmp_path / "run1.log", "w")
     proc = subprocess.Popen(_cli([], tmp_path), cwd=ROOT, env=env, stdout=log1,
                             stderr=subprocess.STDOUT, start_new_session=True)
-    run_dir = tmp_path / "results" / "00000-stylegan-tiny-1gpu"
-    ckpt_index = run_dir / "checkpoints" / "checkpoint"
-    deadline = time.time() + 200
+    run_dir = tmp_path / "results" / f"00000-{family}-tiny-1gpu"
+    ckpt_dir = run_dir / "checkpoints"
+    deadline = time.time() + 250
     try:
-        # Wait for two checkpoints (the second one after the 4 -> 8 LOD change), then kill
-        # the process in the middle of the next tick.
+        # Wait for the checkpoint, then kill the process in the middle of the next tick.
         while time.time() < deadline:
-            prefix = tf.train.latest_checkpoint(str(run_dir / "checkpoints")) \
-                if ckpt_index.exists() else None
-            if prefix and int(prefix.rsplit("-", 1)[1]) >= 16:
+            prefix = (tf.train.latest_checkpoint(str(ckpt_dir))
+                      if (ckpt_dir / "checkpoint").exists() else None)
+            if prefix and int(prefix.rsplit("-", 1)[1]) >= setup["kill_after"]:
                 break
             assert proc.poll() is None, (tmp_path / "run1.log").read_text()[-3000:]
             time.sleep(0.2)
@@ -59,10 +87,13 @@ def test_kill_and_resume(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         log1.close()
-    prefix = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    nimg, lod_key, tick = _ckpt_state(prefix)
-    assert nimg >= 128 and tick >= 2
-    assert lod_key == [0, 0]  # 8x8 stable: past the fade-in
+    prefix = tf.train.latest_checkpoint(str(ckpt_dir))
+    nimg, step, tick, lod_key, losses = _ckpt_state(prefix)
+    assert step >= setup["kill_after"] and step % TICK_STEPS == 0 and tick == step // TICK_STEPS
+    assert nimg == STEP_IMAGES * step
+    assert lod_key == [0, 0]  # StyleGAN: 8x8 stable, past the fade-in
+    assert set(losses) == ({"pl_mean"} if family == "stylegan2" else set())
+    assert all(value > 0 for value in losses.values())  # updated from 0 at steps 0, 7, ...
     before = sorted(os.listdir(run_dir))
     stats_before = read_jsonl(run_dir / "stats.jsonl")
     assert not (run_dir / "_finished.txt").exists()
@@ -70,16 +101,19 @@ def test_kill_and_resume(tmp_path):
     # Resume: --resume auto finds this run (same dataset and preset) and continues in place.
     target_kimg = nimg / 1000 + 0.128  # two more ticks
     out = subprocess.run(_cli(["--resume", "auto", "--total-kimg", str(target_kimg)], tmp_path),
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=260)
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=320)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert f"Resumed from {prefix} at kimg {nimg / 1000:.1f} (tick {tick}, lod_key [0, 0])" \
-        in out.stdout, out.stdout[-2000:]
-    assert sorted(os.listdir(tmp_path / "results")) == ["00000-stylegan-tiny-1gpu"]
+    restored = "".join(f", {name} {value:.8g}" for name, value in losses.items())
+    message = f"Resumed from {prefix} at kimg {nimg / 1000:.1f} (tick {tick}, lod_key [0, 0])"
+    if restored:
+        message += f"; step {step}{restored}"
+    assert message in out.stdout, out.stdout[-2000:]
+    assert sorted(os.listdir(tmp_path / "results")) == [f"00000-{family}-tiny-1gpu"]
 
-    # Nothing written before is lost; stats continue from the checkpoint without a gap or a
-    # duplicate (a stats line written after the checkpoint, if any, is replaced).
+    # Nothing written before is lost (temporary files of a write the kill interrupted aside);
+    # stats continue from the checkpoint without a gap or a duplicate (a stats line written
+    # after the checkpoint, if any, is replaced).
     after = set(os.listdir(run_dir))
-    # (temporary files of a write the kill interrupted aside)
     assert set(f for f in before if ".tmp" not in f) - after <= {"checkpoints"}
     stats = read_jsonl(run_dir / "stats.jsonl")
     kimgs = [r["kimg"] for r in stats]
@@ -88,16 +122,27 @@ def test_kill_and_resume(tmp_path):
         [r for r in stats_before if r["kimg"] <= nimg / 1000]
     resumed = [r for r in stats if r["kimg"] > nimg / 1000]
     assert [r["tick"] for r in resumed] == [tick + 1, tick + 2]
-    assert resumed[0]["kimg"] == (nimg + 64) / 1000 and resumed[0]["resolution"] == 8
+    assert resumed[0]["kimg"] == (nimg + 64) / 1000
+    assert resumed[0]["resolution"] == setup["resolution"]
     assert (run_dir / "_finished.txt").exists()
     assert (run_dir / f"fakes{int(target_kimg * 1000) // 1000:06d}.png").exists()
-    final_prefix = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    assert _ckpt_state(final_prefix)[0] == nimg + 128
-    from tf_stylegan.snapshot import load_snapshot
-
+    end_nimg, end_step, _, _, end_losses = _ckpt_state(tf.train.latest_checkpoint(str(ckpt_dir)))
+    assert (end_nimg, end_step) == (nimg + 128, step + 16)
     snaps = sorted(f for f in after if f.startswith("network-snapshot-"))
-    G, D, Gs = load_snapshot(run_dir / snaps[-1])
-    assert Gs.config.resolution == 8
+    assert load_snapshot(run_dir / snaps[-1])[2].config.resolution == setup["resolution"]
+
+    if family == "stylegan2":
+        # The cadence goes on from the restored step count: path length every 7 steps, R1
+        # every 16; a counter restarted at 0 would give other counts (checked to differ).
+        firsts = [step + TICK_STEPS * i for i in range(len(resumed))]
+        counts = {p: [r[f"Updates/{p}"] for r in resumed] for p in ("G_reg", "D_reg")}
+        continued = {p: [_updates(f, TICK_STEPS, k) for f in firsts]
+                     for p, k in (("G_reg", 7), ("D_reg", 16))}
+        restarted = {p: [_updates(TICK_STEPS * i, TICK_STEPS, k) for i in range(len(resumed))]
+                     for p, k in (("G_reg", 7), ("D_reg", 16))}
+        assert continued != restarted, (step, continued)
+        assert counts == continued, (step, counts)
+        assert end_losses["pl_mean"] != losses["pl_mean"]
 
     # Output redirected to a file holds complete lines only: no progress-bar redraws (read as
     # bytes: text mode would turn each carriage return into a newline).
@@ -124,7 +169,7 @@ def test_sigterm_stops_with_a_checkpoint_and_resume_finishes(tmp_path):
     continue and exits 75 within seconds; --resume auto then finishes the run, and every
     snapshot loads."""
     make_tiny_dataset(tmp_path / "data" / "tiny")
-    cfg = tiny_config(tmp_path / "data", "tiny", total_kimg=1.0, checkpoint_minutes=0)
+    cfg = tiny_training_config(tmp_path / "data", "tiny", total_kimg=1.0, checkpoint_minutes=0)
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     run_dir = tmp_path / "results" / "00000-stylegan-tiny-1gpu"
@@ -176,7 +221,7 @@ def test_sigterm_stops_with_a_checkpoint_and_resume_finishes(tmp_path):
 
 def test_dry_run_checks_what_a_resume_would_read(tmp_path):
     make_tiny_dataset(tmp_path / "data" / "tiny")
-    cfg = tiny_config(tmp_path / "data", "tiny", total_kimg=0.064)
+    cfg = tiny_training_config(tmp_path / "data", "tiny", total_kimg=0.064)
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     missing = str(tmp_path / "nowhere")

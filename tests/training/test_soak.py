@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from tests.training.tiny_training import make_tiny_dataset, tiny_config
+from tests.tiny_networks import make_tiny_dataset, tiny_training_config
 from tf_stylegan.files import read_jsonl
 from tf_stylegan.snapshot import load_snapshot
 
@@ -52,7 +52,7 @@ def _weights(prefix):
 @pytest.mark.large  # six killed processes, a finishing one and a reference run: ~3-4 min
 def test_killed_and_stopped_at_random_moments_loses_nothing_beyond_the_promise(tmp_path):
     make_tiny_dataset(tmp_path / "data" / "tiny")
-    cfg = tiny_config(tmp_path / "data", "tiny", total_kimg=TOTAL_KIMG,
+    cfg = tiny_training_config(tmp_path / "data", "tiny", total_kimg=TOTAL_KIMG,
                       checkpoint_minutes=CHECKPOINT_MINUTES, network_snapshot_ticks=16)
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tf_stylegan as sg
-from tests.training.tiny_training import tiny_stylegan2_config
+from tests.tiny_networks import tiny_generator, tiny_training_config
 from tf_stylegan import rng
 from training.loop import Trainer
 from training.losses import path_length_penalty, r1_penalty
@@ -81,12 +80,7 @@ def test_r1_penalty_closed_form():
 
 @pytest.mark.parametrize("family", ["stylegan", "stylegan2"])
 def test_return_dlatents_gives_what_synthesis_was_fed(family):
-    small = dict(resolution=8, fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
-                 mapping_fmaps=16, mapping_layers=2)
-    if family == "stylegan":
-        G = sg.Generator(sg.NetworkConfig(**small, style_mixing_prob=1.0))
-    else:
-        G = sg.StyleGAN2Generator(sg.StyleGAN2Config(**small, style_mixing_prob=1.0))
+    G = tiny_generator(family, 8, style_mixing_prob=1.0)
     z = tf.constant(np.random.RandomState(0).randn(4, 16), tf.float32)
     G.dlatent_avg.assign(tf.fill([16], 0.3))
     # Inference: the truncated dlatents, and the images are synthesis(w).
@@ -112,7 +106,7 @@ def test_return_dlatents_gives_what_synthesis_was_fed(family):
 def test_regularization_phases_weigh_the_penalties(tiny_data):
     # Official: the registered regularization loss is the penalty times its weight times the
     # interval (R1: gamma / 2 * 16; path length: pl_weight * 4).
-    t = Trainer(tiny_stylegan2_config(tiny_data, "tiny", r1_gamma=10.0), progress=False)
+    t = Trainer(tiny_training_config(tiny_data, "tiny", "stylegan2", r1_gamma=10.0), progress=False)
     reals, labels = next(iter(t.dataset.iterate(4, 8, shuffle=False)))
     values = t.step.loss_values(4, 8, reals, labels, 1.0, [1, 2], variant=("G_reg", "D_reg"))
     assert values["Loss/gradient_penalty"] > 0 and values["Loss/pl_penalty"] > 0

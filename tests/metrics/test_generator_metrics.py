@@ -1,13 +1,12 @@
-"""Every metric runs on a StyleGAN2 generator (a tiny random one, with the stand-in feature
-networks of the other metric tests), and ppl2_wend is ppl_wend without the face crop with
-StyleGAN2's sample counts."""
+"""Every metric runs on a generator of each family (a tiny random one, with the stand-in feature
+networks of the other metric tests); ppl2_wend is ppl_wend without the face crop; each family
+has its official sample counts."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import tf_stylegan as sg
 from metrics import fid as fid_module
 from metrics import linear_separability as ls_module
 from metrics import registry
@@ -18,20 +17,14 @@ from tests.metrics.stand_ins import (
     write_tfrecord_dataset,
     write_tiny_inception_graph,
 )
+from tests.tiny_networks import tiny_generator
 
 RES = 16
 
 
-@pytest.fixture(scope="module")
-def Gs():
-    keras.utils.set_random_seed(0)
-    G = sg.StyleGAN2Generator(sg.StyleGAN2Config(
-        resolution=RES, num_channels=3, fmap_base=64, fmap_max=16, latent_size=16,
-        dlatent_size=16, mapping_fmaps=16, mapping_layers=2), name="Gs")
-    for v in G.weights:  # noise strengths start at 0: give the noise inputs an effect
-        if v.path.endswith("noise_strength"):
-            v.assign(0.3)
-    return G
+@pytest.fixture(scope="module", params=["stylegan", "stylegan2"])
+def Gs(request):
+    return tiny_generator(request.param, RES)
 
 
 def squared_l2(a, b):
@@ -69,16 +62,20 @@ def test_ppl_metrics_and_ppl2_wend(Gs):
     assert cropped["results"]["ppl2_wend"] == pytest.approx(whole, rel=1e-6)
 
 
-def test_stylegan2_ppl_sample_counts(Gs):
-    # NVlabs/stylegan2 metric_defaults.py: every PPL metric takes 50,000 samples, 4 per
-    # minibatch; StyleGAN's (NVlabs/stylegan) take 100,000 in minibatches of 16.
-    v1 = random_linear_generator(resolution=RES)
+# The PPL metrics' official (num_samples, minibatch): NVlabs/stylegan metric_base.py 100,000 in
+# minibatches of 16; NVlabs/stylegan2 metric_defaults.py 50,000 in minibatches of 4.
+PPL_PLAN = {"stylegan": (100000, 16), "stylegan2": (50000, 4)}
+
+
+def test_official_sample_counts(Gs):
     opts = MetricOptions()
-    for name in ("ppl_zfull", "ppl_wfull", "ppl_zend", "ppl_wend", "ppl2_wend"):
-        assert registry.sample_plan(name, Gs, opts) == (50000, 4)
     for name in ("ppl_zfull", "ppl_wfull", "ppl_zend", "ppl_wend"):
-        assert registry.sample_plan(name, v1, opts) == (100000, 16)
+        assert registry.sample_plan(name, Gs, opts) == PPL_PLAN[Gs.config.family]
+    assert registry.sample_plan("ppl2_wend", Gs, opts) == (50000, 4)  # a StyleGAN2 metric
     assert registry.sample_plan("fid50k", Gs, opts) == (50000, 8)
+    # A linear stand-in (a StyleGAN config) takes StyleGAN's.
+    linear = random_linear_generator(resolution=RES)
+    assert registry.sample_plan("ppl_wend", linear, opts) == PPL_PLAN["stylegan"]
     assert "ppl2_wend" in registry.list_metrics()
 
 

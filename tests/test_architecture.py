@@ -61,7 +61,10 @@ NOT_PROJECT = {
     # PyTorch's pickle globals, which tests/tf_stylegan/torch_streams.py defines on stand-in
     # `torch` modules to write files as torch.save does.
     "_rebuild_tensor_v2": "torch._utils", "_rebuild_parameter": "torch._utils",
-    "_load_from_bytes": "torch.storage",
+    "_rebuild_parameter_with_state": "torch._utils", "_load_from_bytes": "torch.storage",
+    # stylegan2-ada-pytorch's persistence global, which tests/tf_stylegan/ada_pickles.py defines
+    # on a stand-in `torch_utils.persistence` module to write its network pickles.
+    "_reconstruct_persistent_obj": "torch_utils.persistence",
 }
 ATTRIBUTE_FUNCTIONS = {"getattr", "setattr", "hasattr", "delattr"}
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import statistics
@@ -54,16 +55,18 @@ def bench_command(args, options=()) -> list[str]:
     return cmd
 
 
-def supported_options(directory) -> set[str]:
+@functools.lru_cache(maxsize=None)
+def supported_options(directory) -> frozenset[str]:
     """The option names (`--...`) that `python -m bench --help` of the tree at `directory`
-    lists."""
+    lists (asked once per tree)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=directory)
     proc = subprocess.run([sys.executable, "-m", "bench", "--help"], cwd=directory, env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{directory}: `python -m bench --help` failed "
                            f"(exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return {word.strip("[],") for word in proc.stdout.split() if word.startswith(("--", "[--"))}
+    return frozenset(word.strip("[],") for word in proc.stdout.split()
+                     if word.startswith(("--", "[--")))
 
 
 def run_once(directory, args) -> dict[int, float]:

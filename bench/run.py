@@ -38,8 +38,8 @@ before and after the timed window and must not grow. A requested case that does 
 a "# skipped" line and a "skip" JSON record saying why (bench/case_plan.py).
 
 Usage:
-    python -m bench                  # default matrix (StyleGAN), about 10-20 min on 2 cores
-    python -m bench --quick          # about 1 min: levels 8 and 16, demo + official
+    python -m bench                  # default matrix (StyleGAN), tens of minutes on 2 cores
+    python -m bench --quick          # a minute or two: levels 8 and 16, demo + official
     python -m bench --levels 8,16,32 --widths demo --precisions fp32 --xla off --json-only
     python -m bench --profile --widths official --levels 64     # top ops of one train step
     python -m bench --roofline --precisions fp32 --xla off      # FLOPs and GFLOP/s vs peak
@@ -149,7 +149,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="levels 8,16; fp32, no XLA; fewer steps; --augment bgc (~1 min)")
+                   help="levels 8,16; fp32, no XLA; fewer steps; --augment bgc; no 1024 case")
     p.add_argument("--levels", default=None, help="comma list among 8,16,32,64,128,256")
     p.add_argument("--widths", default=None,
                    help="comma list among official, demo (StyleGAN), stylegan2-demo, config-f "
@@ -177,7 +177,7 @@ def parse_args(argv=None):
                    help="augmentation probability of the --augment cases (default 1)")
     p.add_argument("--no-augment", action="store_true", help="skip the augmentation cases")
     p.add_argument("--all-variants", action="store_true",
-                   help="official widths: run bf16/XLA at every level (slow)")
+                   help="official-size widths: run bf16/XLA at every level (slow)")
     p.add_argument("--variant-max-res", type=int, default=16,
                    help="official-size widths: highest level for the bf16/XLA variants "
                    "(default 16)")

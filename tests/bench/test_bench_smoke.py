@@ -40,7 +40,7 @@ def check_step_augmentation_reported(records, augpipes):
 def test_bench_smallest_case_prints_json_lines():
     records = run_bench("--levels", "8", "--widths", "demo", "--precisions", "fp32",
                         "--xla", "off", "--batch", "4", "--steps", "1", "--no-checks",
-                        "--no-mem1024")
+                        "--no-mem1024", "--augment", "bgc,bgcfnc")
     kinds = [r["kind"] for r in records]
     assert kinds[0] == "env"
     assert {"device", "tf_version", "cpu_count", "warmup_steps"} <= set(records[0])

@@ -12,8 +12,9 @@ StyleGAN2-ADA (Karras et al. 2020, arXiv 2006.06676, section 2.3; stylegan2-ada-
 
 R1 is taken with respect to the un-augmented reals, so its gradient goes back through the pipe,
 and its weight gradient differentiates that backward pass again. Each pattern is timed alone on
-one D input of the step's global batch, in the step's passes of `minibatch_gpu` samples (each
-pass its own seed, one after the other), with stand-ins for D:
+one D input of a replica's share of the step's batch (the whole batch on one device), in the
+step's passes of `minibatch_gpu` samples (each pass its own seed, one after the other), with
+stand-ins for D:
 - "forward": y = pipe(x);
 - "grad": the gradient of sum(pipe(x) * v) with respect to x, v a fixed tensor standing in for
   the gradient D sends back: the pipe's forward and backward;

@@ -59,9 +59,10 @@ def _level(spec, setting, trainer, ds, res, base, augmented):
     xla = bool(spec["xla"])
     warmup = int(spec["warmup"])
     batch, steps = int(spec["batch"][str(res)]), int(spec["steps"][str(res)])
-    passes = batch // trainer.losses.pass_size(batch)
+    replica_batch = batch // trainer.num_replicas
+    passes = replica_batch // trainer.losses.pass_size(replica_batch)
     common = {**base, "resolution": res, "batch": batch, "steps": steps, "passes": passes,
-              "minibatch_gpu": batch // passes}
+              "minibatch_gpu": replica_batch // passes}
     alpha = tf.constant(1.0, tf.float32)
     seeds = step_seeds(2 * (warmup + steps) + 1)
     reals, labels = constant_batch(res, batch, setting.channels, setting.label_size)
@@ -108,7 +109,7 @@ def _level(spec, setting, trainer, ds, res, base, augmented):
         for augpipe in spec["augment"]:
             pipe, imgfilter = augment_cost.pipe_for(augpipe, res, static_padding=xla)
             seconds = augment_cost.time_patterns(
-                pipe, structure.patterns(), batch, passes, res, setting.channels,
+                pipe, structure.patterns(), replica_batch, passes, res, setting.channels,
                 spec["augment_p"], xla, trainer.step.scope, warmup, steps)
             emit({"kind": "augment", **common, "augpipe": augpipe, "p": spec["augment_p"],
                   "static_padding": xla, "imgfilter": imgfilter,

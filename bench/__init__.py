@@ -1,1 +1,2 @@
-"""Throughput and memory benchmarks of tf-stylegan. Run `python -m bench --help`."""
+"""Throughput, memory, augmentation-cost and roofline benchmarks of tf-stylegan. Run `python -m
+bench --help`; docs/architecture.md lists the modules."""

@@ -14,13 +14,18 @@ at the end), or two directories:
     python -m bench.ab_commits --dirs /path/to/old /path/to/new --levels 8,16 --rounds 7
 
 Only options that every version of `python -m bench` has are passed to it (fp32, no XLA, no
-input-pipeline case, no numeric checks, no 1024 memory case).
+input-pipeline case, no numeric checks, no 1024 memory case), plus those of newer versions that
+keep a run to the step time where the tree's `--help` lists them (no augmentation cases; of the
+lazy-regularization variants only the cycle's). For a family with lazy regularization (StyleGAN2,
+`--widths stylegan2-demo` or `config-f`) a level's time is the mean over the regularization
+cycle (the "train_cycle" record), otherwise the plain step's.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import statistics
@@ -31,28 +36,55 @@ import tempfile
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def bench_command(args) -> list[str]:
-    """The `python -m bench` command line of one run."""
+# Options of newer versions of `python -m bench` that keep a run to the step time: passed to a
+# tree whose `--help` lists them (older trees time nothing else anyway).
+NARROWING_OPTIONS = (("--no-augment",), ("--lazy-variants", "cycle"))
+
+
+def bench_command(args, options=()) -> list[str]:
+    """The `python -m bench` command line of one run; `options` are the option names the
+    tree's `python -m bench` accepts beyond those every version has (`supported_options`)."""
     cmd = [sys.executable, "-m", "bench", "--levels", args.levels, "--widths", args.widths,
            "--precisions", "fp32", "--xla", "off", "--no-checks", "--no-mem1024", "--json-only",
            "--pipeline-max-res", "0", "--steps", str(args.steps), "--warmup", str(args.warmup)]
     if args.batch:
         cmd += ["--batch", str(args.batch)]
+    for flag in NARROWING_OPTIONS:
+        if flag[0] in options:
+            cmd += list(flag)
     return cmd
 
 
-def run_once(directory, args) -> dict[int, float]:
-    """{level: seconds per step} of one `python -m bench` run of the tree at `directory`
-    (its "train" records with the input pipeline off)."""
+@functools.lru_cache(maxsize=None)
+def supported_options(directory) -> frozenset[str]:
+    """The option names (`--...`) that `python -m bench --help` of the tree at `directory`
+    lists (asked once per tree)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=directory)
-    proc = subprocess.run(bench_command(args), cwd=directory, env=env, capture_output=True,
-                          text=True)
+    proc = subprocess.run([sys.executable, "-m", "bench", "--help"], cwd=directory, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{directory}: `python -m bench --help` failed "
+                           f"(exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return frozenset(word.strip("[],") for word in proc.stdout.split()
+                     if word.startswith(("--", "[--")))
+
+
+def run_once(directory, args) -> dict[int, float]:
+    """{level: seconds per step} of one `python -m bench` run of the tree at `directory`: its
+    "train" records with the input pipeline off, or where there is one (a family with lazy
+    regularization) the level's "train_cycle" record, the mean over the regularization cycle."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=directory)
+    cmd = bench_command(args, supported_options(directory))
+    proc = subprocess.run(cmd, cwd=directory, env=env, capture_output=True, text=True)
     records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or any(r["kind"] == "error" for r in records):
         raise RuntimeError(f"{directory}: `python -m bench` failed (exit {proc.returncode}):\n"
                            f"{proc.stderr[-3000:]}")
-    return {int(r["resolution"]): float(r["sec_per_step"]) for r in records
-            if r["kind"] == "train" and r["pipeline"] == "off"}
+    out = {int(r["resolution"]): float(r["sec_per_step"]) for r in records
+           if r["kind"] == "train" and r["pipeline"] == "off"}
+    out.update({int(r["resolution"]): float(r["sec_per_step"]) for r in records
+                if r["kind"] == "train_cycle"})
+    return out
 
 
 @contextlib.contextmanager
@@ -117,7 +149,8 @@ def parse_args(argv=None):
     side.add_argument("--revs", nargs=2, metavar=("A", "B"), help="two git revisions")
     side.add_argument("--dirs", nargs=2, metavar=("A", "B"), help="two source directories")
     p.add_argument("--levels", default="8,16", help="comma list of levels (default 8,16)")
-    p.add_argument("--widths", default="official", help="official or demo (default official)")
+    p.add_argument("--widths", default="official",
+                   help="a `python -m bench --widths` setting (default official)")
     p.add_argument("--rounds", type=int, default=5, help="A/B rounds (default 5)")
     p.add_argument("--steps", type=int, default=3, help="timed steps per level and run")
     p.add_argument("--warmup", type=int, default=1, help="warm-up steps (the 1st traces)")

@@ -1,6 +1,6 @@
 """How far the training step is from the hardware's limit: its FLOPs, and the same ops alone.
 
-`python -m bench --roofline` (bench/run.py) reports per level:
+`python -m bench --roofline` (bench/group_worker.py) reports per level:
 
 * **FLOPs per step**, counted from the traced graph of the training loop's own step
   (`training.step.TrainStep.function`): every convolution (Conv2D, its two gradients, the

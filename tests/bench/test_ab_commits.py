@@ -1,7 +1,11 @@
 """bench/ab_commits.py: the rounds alternate the two sides (A B, then B A), and the summary is
 the median of each side's seconds per step and their ratio. The bench runs are stand-ins here
 (timing is not tested); the command passed to `python -m bench` uses only options that every
-version of it accepts."""
+version of it accepts, plus the narrowing options a tree's `--help` lists; a StyleGAN2 level's
+time is its regularization cycle's mean."""
+
+import json
+import subprocess
 
 import pytest
 
@@ -47,3 +51,29 @@ def test_dirs_must_hold_the_benchmark(tmp_path, capsys):
     with pytest.raises(SystemExit):
         ab_commits.parse_args(["--dirs", str(tmp_path), ab_commits.REPO])
     assert "has no bench/run.py" in capsys.readouterr().err
+
+
+def test_narrowing_options_only_where_the_tree_has_them():
+    args = ab_commits.parse_args(["--revs", "A", "B", "--widths", "stylegan2-demo"])
+    options = ab_commits.supported_options(ab_commits.REPO)  # this tree's `--help`
+    assert {"--no-augment", "--lazy-variants", "--levels", "--json-only"} <= options
+    cmd = ab_commits.bench_command(args, options)
+    assert cmd[-3:] == ["--no-augment", "--lazy-variants", "cycle"]
+    parsed = bench_parse_args(cmd[3:])
+    assert parsed.no_augment and parsed.lazy_variants == "cycle"
+    old_tree = {"--levels", "--widths", "--json-only"}
+    assert "--no-augment" not in ab_commits.bench_command(args, old_tree)
+
+
+def test_a_level_with_a_regularization_cycle_is_timed_by_its_mean(monkeypatch):
+    records = [{"kind": "env"},
+               {"kind": "train", "pipeline": "off", "resolution": 8, "sec_per_step": 1.0},
+               {"kind": "train", "pipeline": "on", "resolution": 8, "sec_per_step": 9.0},
+               {"kind": "train_cycle", "resolution": 8, "sec_per_step": 1.5},
+               {"kind": "train", "pipeline": "off", "resolution": 16, "sec_per_step": 4.0}]
+    stdout = "\n".join(json.dumps(r) for r in records)
+    monkeypatch.setattr(ab_commits, "supported_options", lambda directory: set())
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
+        a, 0, stdout=stdout, stderr=""))
+    args = ab_commits.parse_args(["--revs", "A", "B"])
+    assert ab_commits.run_once(ab_commits.REPO, args) == {8: 1.5, 16: 4.0}

@@ -19,12 +19,14 @@ from data.reader import TFRecordDataset
 from tf_stylegan.errors import UserError
 
 from . import losses
+from .ada_presets import load_run_config
 from .checkpoint import latest_checkpoint
 from .distribute import is_chief, make_strategy
 from .loop import Trainer
 from .run_dir import RunDir
 from .schedule import schedule_table
-from .training_config import CONFIG_DIR, TrainingConfig, load_config
+from .training_config import CONFIG_DIR, TrainingConfig
+from .transfer import resume_kind
 
 __all__ = ["create_run_dir", "describe", "find_resume_dir", "run"]
 
@@ -116,12 +118,11 @@ def _check_same_network(run_dir: RunDir, net_cfg):
 
 
 def _resume_target(cfg, resume, print_fn):
-    """(run directory to continue or None, checkpoint prefix or None, snapshot .zip or None)."""
+    """(run directory to continue or None, checkpoint prefix or None, network to transfer from
+    or None): `training/transfer.py` says which `--resume` values are which."""
     if not resume:
         return None, None, None
-    if resume.endswith(".zip"):
-        if not os.path.isfile(resume):
-            raise UserError(f"snapshot not found. Received: resume={resume}")
+    if resume_kind(resume) == "transfer":
         return None, None, resume
     if resume == "auto":
         run_dir = find_resume_dir(cfg.outdir, cfg.dataset, cfg.config_name)
@@ -136,15 +137,21 @@ def _resume_target(cfg, resume, print_fn):
 
 def run(*, dataset=None, data_dir=None, preset=None, mirror=None, cond=None, total_kimg=None,
         gpus=None, loss=None, mixed_precision=None, xla=None, seed=None, outdir=None, resume=None,
-        metrics=None, overrides=(), dry_run=False, progress=True, print_fn=print):
+        metrics=None, overrides=(), dry_run=False, progress=True, print_fn=print,
+        ada_options=None):
     """What `run_training.py` does (see its --help): resolve the config, pick the strategy and
-    the run directory, then train. Returns the run directory (None for --dry-run)."""
+    the run directory, then train. Returns the run directory (None for --dry-run).
+    `ada_options` holds the StyleGAN2-ADA options (cfg, aug, p, target, augpipe, gamma, batch,
+    freezed; `training/ada_presets.py`)."""
     if preset is None and dataset and os.path.isfile(os.path.join(CONFIG_DIR, f"{dataset}.yaml")):
         preset = dataset
-    cfg = load_config(preset, overrides, dataset=dataset, data_dir=data_dir, mirror=mirror,
-                      cond=cond, total_kimg=total_kimg, gpus=gpus, loss=loss,
-                      mixed_precision=mixed_precision or None, xla=xla or None, seed=seed,
-                      outdir=outdir, metrics=metrics)
+    fields = dict(dataset=dataset, data_dir=data_dir, mirror=mirror, cond=cond,
+                  total_kimg=total_kimg, gpus=gpus, loss=loss,
+                  mixed_precision=mixed_precision or None, xla=xla or None, seed=seed,
+                  outdir=outdir, metrics=metrics)
+    cfg = load_run_config(preset, overrides, fields, ada_options, resume,
+                          lambda c: TFRecordDataset(c.dataset_dir, resolution=c.resolution)
+                          .resolution)
     if not cfg.dataset:
         raise UserError("no dataset given: pass --dataset NAME (a directory under --data-dir).")
     ds = TFRecordDataset(cfg.dataset_dir, resolution=cfg.resolution)

@@ -117,7 +117,7 @@ def official_options(cfg="auto", *, resolution, gpus=1, gamma=None, kimg=None, b
                      aug=None, p=None, target=None, augpipe=None, mirror=None, resume=None,
                      freezed=None) -> dict:
     """What the official train.py sets up, in its names (the keys of its
-    `training_options.json`): batch_size, batch_gpu, mbstd_group_size, channel_base,
+    `training_options.json`), and the GPU count `num_gpus`: batch_size, batch_gpu, mbstd_group_size, channel_base,
     channel_max, mapping_layers, num_fp16_res, conv_clamp, lr, betas, eps, r1_gamma,
     loss_kwargs (r1_gamma; pl_weight and style_mixing_prob for cifar), D_architecture ("orig"
     for cifar, else "resnet"), total_kimg, ema_kimg, ema_rampup, ada_target, augment_p,
@@ -138,6 +138,7 @@ def official_options(cfg="auto", *, resolution, gpus=1, gamma=None, kimg=None, b
         raise UserError(f"--gpus must be a power of two. Received: gpus={gpus!r}")
     spec = _spec(cfg, int(resolution), gpus)
     out = {
+        "num_gpus": gpus,
         "batch_size": spec.mb, "batch_gpu": spec.mb // spec.ref_gpus,
         "mbstd_group_size": spec.mbstd, "channel_base": int(spec.fmaps * 32768),
         "channel_max": 512, "mapping_layers": spec.map, "num_fp16_res": 4, "conv_clamp": 256,
@@ -224,7 +225,11 @@ def training_fields(options: dict, name: str | None = None) -> dict:
         "schedule": {"minibatch_base": options["batch_size"], "minibatch_dict": {},
                      "G_lrate_base": lr, "D_lrate_base": lr, "G_lrate_dict": {},
                      "D_lrate_dict": {}, "tick_kimg_base": _TICK_KIMG, "tick_kimg_dict": {}},
-        "minibatch_gpu": options["batch_gpu"],
+        # Each official GPU splits its batch_size / num_gpus samples into rounds of at most
+        # batch_gpu (training_loop.py, `.split(batch_gpu)`): cifar's 64 on 4 GPUs is one
+        # round of 16, not 32.
+        "minibatch_gpu": min(options["batch_gpu"],
+                             options["batch_size"] // options["num_gpus"]),
         "adam_beta1": float(options["betas"][0]), "adam_beta2": float(options["betas"][1]),
         "adam_epsilon": float(options["eps"]),
         "r1_gamma": float(loss["r1_gamma"]), "pl_weight": float(loss.get("pl_weight", 2.0)),

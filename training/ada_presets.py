@@ -117,12 +117,12 @@ def official_options(cfg="auto", *, resolution, gpus=1, gamma=None, kimg=None, b
                      aug=None, p=None, target=None, augpipe=None, mirror=None, resume=None,
                      freezed=None) -> dict:
     """What the official train.py sets up, in its names (the keys of its
-    `training_options.json`), and the GPU count `num_gpus`: batch_size, batch_gpu, mbstd_group_size, channel_base,
-    channel_max, mapping_layers, num_fp16_res, conv_clamp, lr, betas, eps, r1_gamma,
-    loss_kwargs (r1_gamma; pl_weight and style_mixing_prob for cifar), D_architecture ("orig"
-    for cifar, else "resnet"), total_kimg, ema_kimg, ema_rampup, ada_target, augment_p,
-    ada_kimg, augment_kwargs ({multiplier: 1} of the pipe, None for noaug), resume_pkl,
-    freeze_layers, training_set_xflip.
+    `training_options.json`), and the GPU count `num_gpus`: batch_size, batch_gpu,
+    mbstd_group_size, channel_base, channel_max, mapping_layers, num_fp16_res, conv_clamp, lr,
+    betas, eps, r1_gamma, loss_kwargs (r1_gamma; pl_weight and style_mixing_prob for cifar),
+    D_architecture ("orig" for cifar, else "resnet"), total_kimg, ema_kimg, ema_rampup,
+    ada_target, augment_p, ada_kimg, augment_kwargs ({multiplier: 1} of the pipe, None for
+    noaug), augpipe, resume_pkl, freeze_layers, training_set_xflip.
 
     Args:
         cfg: str. The `--cfg` preset.

@@ -36,9 +36,12 @@ fails below). Progressive growing runs D at 4x4 .. 16x16 first: at levels smalle
 pixels the pipe runs without imgfilter (every other op, with the same draws), and the full
 pipe from 32x32 on.
 
-Precision. The pipe computes in float32 whatever the networks' policy; under the oneDNN
-bfloat16 rewrite its matrix products stay float32 (`precision.KEEP_FLOAT32`) and its FIR
-convolutions run in bfloat16, like every other convolution of the step.
+Precision. The pipe computes in float32 whatever the networks' policy. Under the oneDNN
+bfloat16 rewrite (`training/precision.py`) its sym6 up- and down-sampling (depthwise
+convolutions) and the bilinear sampling between them run in bfloat16, like every convolution
+of the step, while its matrices and the colour transform (matrix products,
+`precision.KEEP_FLOAT32`) stay float32; tests/training/test_ada_precision.py compares the
+augmented phases with float32 there and under XLA (static padding).
 """
 
 from __future__ import annotations

@@ -223,3 +223,29 @@ def test_cfg_needs_a_power_of_two_replica_count(data_dir):
     with pytest.raises(UserError, match="--gpus must be a power of two"):
         _dry_run(data_dir, gpus=3, ada_options=dict(cfg="auto"))
     assert ada_presets.CFG_SPECS["cifar"].ref_gpus == 2
+
+
+def test_run_training_command_line(data_dir):
+    from click.testing import CliRunner
+
+    import run_training
+
+    base = ["--dataset", "tiny", "--data-dir", str(data_dir), "--dry-run"]
+    result = CliRunner().invoke(run_training.main, base + ["--cfg", "paper512", "--aug", "fixed",
+                                                           "--p", "0.2", "--augpipe", "bgcfnc",
+                                                           "--gamma", "3", "--freezed", "4"])
+    assert result.exit_code == 0, result.output
+    training = __import__("yaml").safe_load(result.output.split("\nSchedule")[0])["training"]
+    assert (training["aug"], training["augment_p"], training["augpipe"]) == ("fixed", 0.2,
+                                                                              "bgcfnc")
+    assert (training["r1_gamma"], training["D_freeze_layers"]) == (3.0, 4)
+    assert training["network"]["fmap_base"] == 16384 and training["minibatch_gpu"] == 8
+    # Bad combinations are one-line errors (exit status 1), as the official UserErrors.
+    for args, message in ((["--p", "0.3"], "--p can only be specified with --aug fixed"),
+                          (["--cfg", "auto", "--batch", "6", "--gpus", "1", "--aug", "noaug",
+                            "--augpipe", "bgc"], "--augpipe cannot be specified with --aug"),
+                          (["--cfg", "auto", "--freezed", "-2"], "--freezed must be non-neg")):
+        result = CliRunner().invoke(run_training.main, base + args)
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith(f"Error: {message}"), result.output
+        assert len(result.output.strip().splitlines()) == 1

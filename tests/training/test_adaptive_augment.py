@@ -86,9 +86,14 @@ def test_every_image_D_sees_is_augmented(tiny_data, family, monkeypatch):
             images = np.asarray(seen[i])
             kept = images != 0
             assert np.array_equal(images[kept], np.broadcast_to(x, images.shape)[kept])
-        # Each input has draws of its own: the D loss's reals and R1's reals differ.
+        # Each input has draws of its own: the cutout squares of the D loss's fakes and reals
+        # (and, for StyleGAN2, of R1's reals) are elsewhere.
+        squares = [np.asarray(images) == 0 for images in seen]
+        fakes = REAL_CALLS[family][0] - 1
+        for i in REAL_CALLS[family]:
+            assert not np.array_equal(squares[fakes], squares[i])
         if family == "stylegan2":
-            assert not np.array_equal(seen[2] == 0, seen[3] == 0)
+            assert not np.array_equal(squares[2], squares[3])
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -226,7 +231,7 @@ def test_fixed_p_never_moves_and_has_no_window():
 
 def test_window_sums_over_replicas():
     strategy = make_strategy(2)
-    a = AdaptiveAugment("ada", "blit", p=0.5, interval=1, ada_kimg=100, strategy=strategy)
+    a = AdaptiveAugment("ada", "blit", p=0.5, interval=2, ada_kimg=100, strategy=strategy)
 
     @tf.function
     def step(scores):
@@ -239,10 +244,14 @@ def test_window_sums_over_replicas():
         strategy.run(replica)
         a.end_step(8)
 
-    step(tf.constant([1.0, 2, 3, 4, -1, -2, -3, 0]))
-    # r = (4 - 3) / 8 = 0.125 < 0.6: p = 0.5 - 8 * 1 / 100000, the same on both replicas.
+    scores = tf.constant([1.0, 2, 3, 4, -1, -2, -3, 0])
+    step(scores)
+    # The window holds both replicas' signs: sum 4 - 3, count 8.
+    assert (a.sign_sum.numpy(), a.sign_count.numpy()) == (1.0, 8.0)
+    step(scores)
+    # r = 2 / 16 = 0.125 < 0.6: p = 0.5 - 8 * 2 / 100000, the same on both replicas.
     assert a.r_t.numpy() == 0.125
-    want = np.float32(np.float32(0.5) - np.float32(8 / 100000))
+    want = np.float32(np.float32(0.5) - np.float32(8 * 2 / 100000))
     assert [v.numpy() for v in strategy.experimental_local_results(a.p)] == [want, want]
 
 
@@ -281,3 +290,24 @@ def test_augmentation_options_are_checked(tiny_data):
         tiny_config(tiny_data, "tiny", aug="ada", loss="wgangp")
     assert adaptive_augment.AUGMENT_MODES == ("noaug", "ada", "fixed")
     assert (ada.ADA_TARGET, ada.ADA_INTERVAL, ada.ADA_KIMG) == (0.6, 4, 500)
+
+
+def test_each_replica_and_pass_draws_its_own_augmentations():
+    # The same images and step seed: the 2 replicas augment them differently (as each official
+    # GPU draws its own), and one device's pass p draws what replica p draws with one pass.
+    strategy = make_strategy(2)
+    a = AdaptiveAugment("fixed", "bgc", p=1.0, strategy=strategy)
+    x = tf.random.stateless_uniform([4, 8, 8, 1], [0, 1], -1, 1)
+    seed = tf.constant([9, 9])
+
+    @tf.function
+    def per_replica():
+        return strategy.run(lambda: a(x, a.seed(ReplicaBatch(8), seed, adaptive_augment.REALS)))
+
+    first, second = [v.numpy() for v in strategy.experimental_local_results(per_replica())]
+    assert np.abs(first - second).max() > 0.1
+    one = AdaptiveAugment("fixed", "bgc", p=1.0)
+    passes = [one(x, one.seed(ReplicaBatch(8, passes=2, pass_index=i), seed,
+                              adaptive_augment.REALS)).numpy() for i in (0, 1)]
+    np.testing.assert_allclose(passes[0], first, atol=1e-5)  # eager vs traced rounding
+    np.testing.assert_allclose(passes[1], second, atol=1e-5)

@@ -15,15 +15,18 @@ accumulation pass draws its own augmentations (as each official GPU does, traini
 
 The heuristic (`ADA`, training_loop.py:311-315, `training/ada.py`). The signs of D's outputs
 on the augmented reals are summed, with their count, over every real pass of the window: the D
-loss and the R1 pass (D_reg) of every replica and accumulation pass, i.e. the global batch. The
-sums are float64 variables synchronized on read (each replica adds its own; reading them sums
-the replicas), as the official Collector all-reduces float64 counters. After every
-`interval` (4) steps, r_t = sum / count (float64, so an exact tie such as 24/40 = 0.6 is no
-step) and p <- max(p + sign(r_t - target) * global_batch * interval / (ada_kimg * 1000), 0),
-float32, no upper clamp; the window starts again. This runs at the end of the traced step (no
-host sync). A window in which no real score was finite leaves p unchanged (the official code
-would take the previous window's mean); non-finite scores (a step that is then skipped) are
-not counted.
+loss and the R1 pass (D_reg) of every replica and accumulation pass, i.e. the global batch. Each
+replica adds its own to float64 variables synchronized on read, zeroed when a step begins; at
+the end of the step they are read (summed over the replicas and workers, as the official
+Collector all-reduces its float64 counters) into the window's sums, ordinary (mirrored)
+variables, so that saving a checkpoint reads no replica-local value (under
+MultiWorkerMirroredStrategy that read would be a collective the other workers do not join).
+After every `interval` (4) steps, r_t = sum / count (float64, so an exact tie such as
+24/40 = 0.6 is no step) and p <- max(p + sign(r_t - target) * global_batch * interval /
+(ada_kimg * 1000), 0), float32, no upper clamp; the window starts again. This runs at the end
+of the traced step (no host sync). A window in which no real score was finite leaves p
+unchanged (the official code would take the previous window's mean); non-finite scores (a step
+that is then skipped) are not counted.
 
 State. p, the window's sums and its step count, and the last r_t are variables, checkpointed
 with the losses' own state (`variables_by_name`, as `losses/augment/...`), so a run killed in
@@ -112,8 +115,11 @@ class AdaptiveAugment:
         pipe: AugmentPipe of `augpipe`; `small_pipe` the same without imgfilter (D inputs
             smaller than 22 pixels).
         p: float32 tf.Variable, the probability used by the step (mirrored over replicas).
-        sign_sum, sign_count: float64 tf.Variables (per replica, summed on read): the real
-            signs of the current window and how many there are ("ada" only).
+        sign_sum, sign_count: float64 tf.Variables: the sum of the real signs of the current
+            window's finished steps and how many there are ("ada" only).
+        step_sum, step_count: float64 tf.Variables synchronized on read (each replica's own,
+            summed when read): the same for the step that runs ("ada" only; not checkpointed,
+            zeroed by `begin_step`).
         window_steps: int64 tf.Variable, steps run in the current window ("ada" only).
         r_t: float64 tf.Variable, r_t of the last completed window (NaN before the first).
     """
@@ -140,8 +146,11 @@ class AdaptiveAugment:
                 summed = dict(dtype=tf.float64, trainable=False,
                               synchronization=tf.VariableSynchronization.ON_READ,
                               aggregation=tf.VariableAggregation.SUM)
-                self.sign_sum = tf.Variable(0.0, name="sign_sum", **summed)
-                self.sign_count = tf.Variable(0.0, name="sign_count", **summed)
+                self.step_sum = tf.Variable(0.0, name="step_sum", **summed)
+                self.step_count = tf.Variable(0.0, name="step_count", **summed)
+                window = dict(dtype=tf.float64, trainable=False)
+                self.sign_sum = tf.Variable(0.0, name="sign_sum", **window)
+                self.sign_count = tf.Variable(0.0, name="sign_count", **window)
                 self.window_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
                                                 name="window_steps")
                 self.r_t = tf.Variable(math.nan, dtype=tf.float64, trainable=False, name="r_t")
@@ -176,40 +185,44 @@ class AdaptiveAugment:
         return replica.own_seed(rng.fold_in(seed, tag))
 
     def report_real_scores(self, scores):
-        """Adds the signs of D's scores of augmented reals [N] (or [N, 1]) to the window: their
-        sum and how many are finite ("ada" only; nothing outside a replica, e.g. when
-        `TrainStep.loss_values` evaluates a loss without a step)."""
+        """Adds the signs of D's scores of augmented reals [N] (or [N, 1]) to the step's: their
+        sum and how many are finite ("ada" only; nothing outside a replica, and what is
+        reported outside a training step, e.g. by `TrainStep.loss_values`, is dropped when the
+        next step begins)."""
         if not self.adaptive or tf.distribute.in_cross_replica_context():
             return
         scores = tf.reshape(tf.cast(scores, tf.float32), [-1])
         finite = tf.math.is_finite(scores)
         signs = tf.where(finite, tf.sign(scores), tf.zeros_like(scores))
-        self.sign_sum.assign_add(tf.reduce_sum(tf.cast(signs, tf.float64)))
-        self.sign_count.assign_add(tf.reduce_sum(tf.cast(finite, tf.float64)))
+        self.step_sum.assign_add(tf.reduce_sum(tf.cast(signs, tf.float64)))
+        self.step_count.assign_add(tf.reduce_sum(tf.cast(finite, tf.float64)))
 
-    # -- At the end of a step (cross-replica) ------------------------------------------------------
+    # -- Around a step (cross-replica, traced) ---------------------------------------------------
+    def begin_step(self):
+        """Zeroes the step's sign sums (called by the traced step before its phases)."""
+        if self.adaptive:
+            self.step_sum.assign(tf.zeros([], tf.float64))
+            self.step_count.assign(tf.zeros([], tf.float64))
+
     def end_step(self, global_batch):
-        """Counts the step in the window; after `interval` steps, adjusts p from the window's
-        r_t (official rule, `ada.adjust`, with the step's global minibatch) and starts a new
-        window. Called once per step by the traced step, after its phases."""
+        """Adds the step's signs (all replicas) to the window; after `interval` steps, adjusts p
+        from the window's r_t (official rule, `ada.adjust`, with the step's global minibatch)
+        and starts a new window. Called once per step by the traced step, after its phases."""
         if not self.adaptive:
             return
+        total = self.sign_sum.read_value() + self.step_sum.read_value()
+        count = self.sign_count.read_value() + self.step_count.read_value()
         steps = self.window_steps.read_value() + 1
         due = steps >= self.interval
-
-        def update():
-            total = self.sign_sum.read_value()
-            count = self.sign_count.read_value()
-            r = total / tf.maximum(count, 1.0)
-            new_p = ada.adjust(self.p.read_value(), r, global_batch, self.interval,
-                               self.ada_kimg, self.target)
-            self.p.assign(tf.where(count > 0, new_p, self.p.read_value()))
-            self.r_t.assign(tf.where(count > 0, r, self.r_t.read_value()))
-            self.sign_sum.assign(tf.zeros([], tf.float64))
-            self.sign_count.assign(tf.zeros([], tf.float64))
-            return tf.constant(True)
-
-        tf.cond(due, update, lambda: tf.constant(False))
+        r = total / tf.maximum(count, 1.0)
+        p = self.p.read_value()
+        new_p = ada.adjust(p, r, global_batch, self.interval, self.ada_kimg, self.target)
+        update = tf.logical_and(due, count > 0)
+        self.p.assign(tf.where(update, new_p, p))
+        self.r_t.assign(tf.where(update, r, self.r_t.read_value()))
+        zero = tf.zeros([], tf.float64)
+        self.sign_sum.assign(tf.where(due, zero, total))
+        self.sign_count.assign(tf.where(due, zero, count))
         self.window_steps.assign(tf.where(due, tf.zeros_like(steps), steps))
 
     # -- State -------------------------------------------------------------------------------------

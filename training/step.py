@@ -8,9 +8,9 @@ half-life; with StyleGAN2-ADA's ramp-up the half-life grows with the images show
 with the non-trainables (dlatent_avg, noise buffers) copied (official `beta_nontrainable=0`).
 The average runs only over the variables where it changes something: those the step's G phases
 update and those whose Gs copy differs from G; the others are already equal (`_update_Gs`).
-After the phases the losses object's `end_step` runs (the ADA adjustment of the augmentation
-probability, `training/adaptive_augment.py`). Frozen variables (Freeze-D,
-`training/transfer.py`) get no gradient, so the optimizer leaves them alone. The losses
+Around the phases the losses object's `begin_step` and `end_step` run (the ADA window and the
+adjustment of the augmentation probability, `training/adaptive_augment.py`). Frozen variables
+(Freeze-D, `training/transfer.py`) get no gradient, so the optimizer leaves them alone. The losses
 objects: `training/stylegan_losses.py` (D, Gs, G, as NVlabs/stylegan) and
 `training/stylegan2_losses.py` (G, G path-length regularization, Gs, D, D R1, the
 regularization phases on every 4th / 16th step only, as NVlabs/stylegan2).
@@ -421,6 +421,7 @@ class TrainStep:
             # The variables of the other levels get no gradient here, by design.
             warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
             seeds = self.losses.phase_seeds(seed)
+            self.losses.begin_step()
             beta_now = beta
             if self.Gs_beta_variable is not None:
                 beta_now = self.Gs_beta_variable.read_value()

@@ -64,7 +64,7 @@ class StyleGANLosses:
             part of D's loss at every step).
         stat_names: {phase: extra statistics its loss reports}.
         loss(phase), phase_seeds(seed), pass_size(replica_batch), variables_by_name(),
-        end_step(global_batch) (after the phases of every step).
+        begin_step() and end_step(global_batch) (around the phases of every step).
 
     Attributes:
         augment: training.adaptive_augment.AdaptiveAugment, or None without augmentation.
@@ -197,6 +197,11 @@ class StyleGANLosses:
         """The losses' own state to checkpoint (as `losses/<name>`): the augmentation's p and
         ADA window (`augment/...`), none without augmentation."""
         return self.augment.variables_by_name() if self.augment is not None else {}
+
+    def begin_step(self):
+        """Before the phases of a step (cross-replica, traced): the ADA step sums start at 0."""
+        if self.augment is not None:
+            self.augment.begin_step()
 
     def end_step(self, global_batch):
         """After the phases of a step of `global_batch` samples (cross-replica, traced): the

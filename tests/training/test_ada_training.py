@@ -217,3 +217,60 @@ def test_freeze_d_trains_exactly_the_other_weights(tiny_data):
     assert np.any(moments["D_opt/m/conv8x8_down/weight"] != 0)
     with pytest.raises(UserError, match="Freeze-D .* needs a StyleGAN2 discriminator"):
         Trainer(tiny_config(tiny_data, "tiny", D_freeze_layers=1), progress=False)
+
+
+_WORKER = r"""
+import os, sys, json
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+sys.path.insert(0, {root!r})
+import numpy as np
+from tests.training.tiny_training import tiny_config
+from training.loop import Trainer
+index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+cfg = tiny_config({data!r}, "tiny", aug="ada", augpipe="blit", ada_interval=1, augment_p=0.5)
+t = Trainer(cfg, progress=False)
+assert t.num_replicas == 2, t.num_replicas
+t.run_steps(3)
+if index == 0:  # only the chief writes checkpoints
+    print("saved", t.save_checkpoint({out!r} + "ckpt"), flush=True)
+state = {{k: v.numpy() for k, v in t.losses.augment.variables_by_name().items()}}
+np.savez({out!r} + str(index) + ".npz", **state)
+print("worker done", flush=True)
+"""
+
+
+@pytest.mark.large  # two worker processes: ~1-2 min
+def test_ada_with_two_workers_shares_p_and_the_chief_saves_alone(tiny_data, tmp_path):
+    # MultiWorkerMirroredStrategy: the window sums the signs of both workers, so both compute
+    # the same p; and the chief saves a checkpoint on its own (the saved ADA state is mirrored,
+    # no collective read that the other worker would have to join).
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.training.test_distribute import ROOT, _free_ports
+
+    script = tmp_path / "worker.py"
+    out = str(tmp_path / "w")
+    script.write_text(_WORKER.format(root=ROOT, data=str(tiny_data), out=out))
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen(
+            ["timeout", "-k", "5", "200", sys.executable, str(script)], env=env, cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    logs = [p.communicate(timeout=220)[0] for p in procs]
+    for p, log in zip(procs, logs):
+        assert p.returncode == 0 and "worker done" in log, log[-3000:]
+    assert "saved" in logs[0]
+    w0, w1 = np.load(out + "0.npz"), np.load(out + "1.npz")
+    for k in w0.files:
+        np.testing.assert_array_equal(w0[k], w1[k], err_msg=k)
+    # 3 windows of one step, 8 global reals each: p moved by 8 * 1 / 500000 per window.
+    step = np.float32(8 / 500000)
+    moves = (w0["augment/p"] - np.float32(0.5)) / step
+    assert abs(moves - round(moves)) < 1e-2 and abs(round(moves)) <= 3
+    assert float(w0["augment/r_t"]) * 8 == round(float(w0["augment/r_t"]) * 8)

@@ -184,6 +184,7 @@ def _window(a, batch):
 
     @tf.function
     def step(*reports):
+        a.begin_step()
         for scores in reports:
             a.report_real_scores(scores)
         a.end_step(batch)
@@ -195,6 +196,7 @@ def test_window_sums_signs_and_adjusts_p_by_the_official_rule():
     a = AdaptiveAugment("ada", "blit", p=0.0, ada_kimg=500)
     step = _window(a, 8)
     pos, neg = tf.ones([8]), -tf.ones([8])
+    a.report_real_scores(tf.ones([5]))  # outside a step (TrainStep.loss_values): dropped
     for i in range(3):
         step(pos)
         assert a.p.numpy() == 0 and a.window_steps.numpy() == i + 1
@@ -241,6 +243,7 @@ def test_window_sums_over_replicas():
             mine = tf.gather(scores, tf.range(4) + 4 * ctx.replica_id_in_sync_group)
             a.report_real_scores(mine)
 
+        a.begin_step()
         strategy.run(replica)
         a.end_step(8)
 

@@ -53,7 +53,8 @@ from tf_stylegan.errors import UserError
 from . import ada
 from .transfer import RESUME_SPECS, TRANSFER_OVERRIDES, resume_kind
 
-__all__ = ["CFG_SPECS", "CfgSpec", "load_run_config", "official_options", "training_fields"]
+__all__ = ["CFG_SPECS", "CfgSpec", "describe_augment", "load_run_config", "official_options",
+           "training_fields"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -309,6 +310,26 @@ def load_run_config(preset, overrides, fields, options=None, resume=None, datase
     # user's own.
     nulls = [f"{k}=null" for k, v in extra.items() if v is None]
     return load_config(preset or "stylegan2", [*nulls, *overrides], **_with(extra, fields))
+
+
+def describe_augment(cfg, minibatch) -> list[str]:
+    """The `--dry-run` lines of the StyleGAN2-ADA settings of a TrainingConfig that uses any
+    (the augmentation, the Gs ramp-up, Freeze-D), for the global `minibatch` of its first
+    phase."""
+    lines = []
+    if cfg.aug == "ada":
+        step = minibatch * cfg.ada_interval / (cfg.ada_kimg * 1000)
+        lines.append(f"augmentation: ada, pipe {cfg.augpipe}, p from {cfg.augment_p:g} towards "
+                     f"r_t = {cfg.ada_target:g}, +-{step:.4g} every {cfg.ada_interval} "
+                     f"minibatches (ada_kimg {cfg.ada_kimg:g})")
+    elif cfg.aug == "fixed":
+        lines.append(f"augmentation: fixed, pipe {cfg.augpipe}, p = {cfg.augment_p:g}")
+    if cfg.G_smoothing_rampup is not None:
+        lines.append(f"Gs half-life: min({cfg.G_smoothing_kimg:g} kimg, images shown x "
+                     f"{cfg.G_smoothing_rampup:g})")
+    if cfg.D_freeze_layers:
+        lines.append(f"Freeze-D: D's first {cfg.D_freeze_layers} layers are not trained")
+    return lines
 
 
 def _non_negative(value, option):

@@ -19,7 +19,7 @@ from data.reader import TFRecordDataset
 from tf_stylegan.errors import UserError
 
 from . import losses
-from .ada_presets import load_run_config
+from .ada_presets import describe_augment, load_run_config
 from .checkpoint import latest_checkpoint
 from .distribute import is_chief, make_strategy
 from .loop import Trainer
@@ -59,6 +59,7 @@ def describe(cfg: TrainingConfig, dataset_resolution: int, num_replicas: int) ->
         per_pass = cfg.minibatch_gpu or minibatch // num_replicas
         lines.append(f"minibatch {minibatch} = {num_replicas} replica(s) x "
                      f"{minibatch // (per_pass * num_replicas)} pass(es) x {per_pass}")
+    lines += describe_augment(cfg, rows[0].minibatch)  # StyleGAN2-ADA's options, when set
     return "\n".join(lines)
 
 

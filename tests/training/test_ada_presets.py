@@ -175,6 +175,10 @@ def test_cfg_on_the_command_line_with_and_without_config(data_dir):
     assert training["r1_gamma"] == want["r1_gamma"] and training["aug"] == "ada"
     assert training["G_smoothing_rampup"] == 0.05 and training["ada_kimg"] == 500
     assert "minibatch 32 = 1 replica(s) x 1 pass(es) x 32" in text
+    # 32 * 4 / 500000 per update.
+    assert "augmentation: ada, pipe bgc, p from 0 towards r_t = 0.6, +-0.000256 every 4 " \
+           "minibatches (ada_kimg 500)" in text
+    assert "Gs half-life: min(10 kimg, images shown x 0.05)" in text
     # On top of a preset: its dataset options stay, --cfg sets its own; explicit options and
     # --set override --cfg.
     training, _ = _dry_run(data_dir, preset="stylegan2-demo", total_kimg=12.0,
@@ -239,6 +243,8 @@ def test_run_training_command_line(data_dir):
     assert (training["aug"], training["augment_p"], training["augpipe"]) == ("fixed", 0.2,
                                                                               "bgcfnc")
     assert (training["r1_gamma"], training["D_freeze_layers"]) == (3.0, 4)
+    assert "augmentation: fixed, pipe bgcfnc, p = 0.2" in result.output
+    assert "Freeze-D: D's first 4 layers are not trained" in result.output
     assert training["network"]["fmap_base"] == 16384 and training["minibatch_gpu"] == 8
     # Bad combinations are one-line errors (exit status 1), as the official UserErrors.
     for args, message in ((["--p", "0.3"], "--p can only be specified with --aug fixed"),

@@ -51,7 +51,7 @@ from tf_stylegan.augment import AUGMENT_PRESETS, DEFAULT_PRESET
 from tf_stylegan.errors import UserError
 
 from . import ada
-from .transfer import RESUME_SPECS, TRANSFER_OVERRIDES, resume_kind
+from .transfer_learning import RESUME_SPECS, TRANSFER_OVERRIDES, resume_kind
 
 __all__ = ["CFG_SPECS", "CfgSpec", "describe_augment", "load_run_config", "official_options",
            "training_fields"]

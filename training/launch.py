@@ -26,7 +26,7 @@ from .loop import Trainer
 from .run_dir import RunDir
 from .schedule import schedule_table
 from .training_config import CONFIG_DIR, TrainingConfig
-from .transfer import resume_kind
+from .transfer_learning import resume_kind
 
 __all__ = ["create_run_dir", "describe", "find_resume_dir", "run"]
 
@@ -120,7 +120,7 @@ def _check_same_network(run_dir: RunDir, net_cfg):
 
 def _resume_target(cfg, resume, print_fn):
     """(run directory to continue or None, checkpoint prefix or None, network to transfer from
-    or None): `training/transfer.py` says which `--resume` values are which."""
+    or None): `training/transfer_learning.py` says which `--resume` values are which."""
     if not resume:
         return None, None, None
     if resume_kind(resume) == "transfer":

@@ -38,7 +38,7 @@ from .stylegan_losses import StyleGANLosses
 from .tick_report import TickReporter
 from .trained_networks import Networks
 from .training_config import TrainingConfig
-from .transfer import frozen_variables, start_from_network
+from .transfer_learning import frozen_variables, start_from_network
 
 __all__ = ["LOSSES", "NonFiniteError", "Trainer"]
 
@@ -303,7 +303,7 @@ class Trainer:
 
         Args:
             resume: checkpoint to continue from (run dir, checkpoints dir or prefix), or None.
-            snapshot: a network to transfer from instead (`training/transfer.py`: its
+            snapshot: a network to transfer from instead (`training/transfer_learning.py`: its
                 weights; kimg, optimizers and augmentation start fresh).
         """
         cfg = self.cfg

@@ -10,8 +10,8 @@ The average runs only over the variables where it changes something: those the s
 update and those whose Gs copy differs from G; the others are already equal (`_update_Gs`).
 Around the phases the losses object's `begin_step` and `end_step` run (the ADA window and the
 adjustment of the augmentation probability, `training/adaptive_augment.py`). Frozen variables
-(Freeze-D, `training/transfer.py`) get no gradient, so the optimizer leaves them alone. The losses
-objects: `training/stylegan_losses.py` (D, Gs, G, as NVlabs/stylegan) and
+(Freeze-D, `training/transfer_learning.py`) get no gradient, so the optimizer leaves them
+alone. The losses objects: `training/stylegan_losses.py` (D, Gs, G, as NVlabs/stylegan) and
 `training/stylegan2_losses.py` (G, G path-length regularization, Gs, D, D R1, the
 regularization phases on every 4th / 16th step only, as NVlabs/stylegan2).
 

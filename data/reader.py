@@ -248,6 +248,11 @@ class TFRecordDataset:
         buffer = min(shard_size, max(1, ((self.shuffle_mb << 20) - 1) // item_bytes + 1))
 
         def epoch(e):
+            # The order must depend on `seed` and the epoch alone. A global seed (set by
+            # keras.utils.set_random_seed) would otherwise join the op seed, and a global seed
+            # of 0 makes tf.data compare the epoch tensor as a Python bool and fail to trace.
+            # This graph is the one traced for this function, so clearing it is local.
+            tf.compat.v1.get_default_graph().seed = None
             records = tf.data.TFRecordDataset(path, buffer_size=1 << 22)
             if labels is not None:
                 ds = tf.data.Dataset.zip((records, tf.data.Dataset.from_tensor_slices(labels)))

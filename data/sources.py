@@ -186,10 +186,22 @@ def demo_digits():
     return images, np.asarray(y, np.int64)
 
 
-def create_demo(tfrecord_dir, **kwargs) -> WriteResult:
-    """The demo dataset: `demo_digits`, 1 channel, one-hot labels (10)."""
+def create_demo(tfrecord_dir, max_images=None, **kwargs) -> WriteResult:
+    """The demo dataset: `demo_digits`, 1 channel, one-hot labels (10); with `max_images`, the
+    first images of every class in turn (the digits come sorted by class: 1,000 gives the first
+    100 of each), for the small-data demo."""
     check_output_dir(tfrecord_dir, kwargs.get("overwrite", False))
     images, labels = demo_digits()
+    if max_images is not None:
+        if not 1 <= int(max_images) <= len(images):
+            raise UserError(f"--max-images must be in [1, {len(images)}]. "
+                            f"Received: {max_images}")
+        # Each image's rank within its class, then its class: classes alternate.
+        rank = np.zeros(len(labels), np.int64)
+        for c in np.unique(labels):
+            rank[labels == c] = np.arange(np.sum(labels == c))
+        keep = np.lexsort((labels, rank))[:int(max_images)]
+        images, labels = images[keep], labels[keep]
     return write_arrays(tfrecord_dir, images[:, np.newaxis], one_hot(labels, 10), **kwargs)
 
 

@@ -145,3 +145,24 @@ def test_create_demo_real_mnist(tmp_path):
     assert x[:, :2].max() == x[:, -2:].max() == x[:, :, :2].max() == x[:, :, -2:].max() == 0
     assert x[:, 2:-2, 2:-2].max() == 255  # real digits, 8-bit
     assert np.all(y.numpy().sum(1) == 1)
+
+
+def test_create_demo_subset_for_the_small_data_demo(tmp_path):
+    # The digits come sorted by class: --max-images takes the first of every class in turn.
+    result = run("create_demo", tmp_path / "demo1000", "--max-images", 1000, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "Wrote 1000 images (32x32, 1 channel(s), 4 levels, label_size 10)" in result.output
+    info = run("info", tmp_path / "demo1000").output
+    assert "1000 images" in info
+    assert all(f"{c}: 100" in info for c in range(10)), info
+    from data.sources import demo_digits
+
+    images, labels = demo_digits()
+    from data.reader import TFRecordDataset
+
+    x, y = next(iter(TFRecordDataset(tmp_path / "demo1000").iterate(32, 1000, shuffle=False)))
+    # Exactly the first 100 digits of each class (in the writer's shuffled order).
+    want = np.concatenate([images[labels == c][:100] for c in range(10)])
+    assert sorted(a.tobytes() for a in x.numpy()[..., 0]) == sorted(a.tobytes() for a in want)
+    result = run("create_demo", tmp_path / "bad", "--max-images", 6000, "--no-progress")
+    assert result.exit_code == 2 and "6000" in result.output

@@ -20,13 +20,15 @@ from tf_stylegan.errors import UserError
 from tf_stylegan.snapshot import read_snapshot_info
 
 from . import losses
+from .ada_presets import describe_augment, load_run_config
 from .checkpoint import latest_checkpoint
 from .distribute import is_chief, make_strategy
 from .loop import Trainer
 from .preemption import StopSignals, TrainingStopped
 from .run_dir import RunDir
 from .schedule import schedule_table
-from .training_config import CONFIG_DIR, TrainingConfig, load_config
+from .training_config import CONFIG_DIR, TrainingConfig
+from .transfer_learning import resume_kind
 
 __all__ = ["check_resume", "create_run_dir", "describe", "find_resume_dir", "run"]
 
@@ -59,6 +61,7 @@ def describe(cfg: TrainingConfig, dataset_resolution: int, num_replicas: int) ->
         per_pass = cfg.minibatch_gpu or minibatch // num_replicas
         lines.append(f"minibatch {minibatch} = {num_replicas} replica(s) x "
                      f"{minibatch // (per_pass * num_replicas)} pass(es) x {per_pass}")
+    lines += describe_augment(cfg, rows[0].minibatch)  # StyleGAN2-ADA's options, when set
     return "\n".join(lines)
 
 
@@ -120,7 +123,9 @@ def _check_same_network(run_dir: RunDir, net_cfg):
 def check_resume(net_cfg, run_dir, prefix, snapshot) -> str | None:
     """Checks, before anything is built, what resuming would read: the run's recorded network
     config and the checkpoint's index, or the snapshot's network config. Returns a line saying
-    what the run will continue from (None for a new run); raises UserError naming the file."""
+    what the run will continue from (None for a new run); raises UserError naming the file.
+    A network to transfer from is read when the run starts (it may be a URL); here only a
+    local snapshot's family is checked."""
     if prefix:
         _check_same_network(RunDir(run_dir), net_cfg)
         try:
@@ -130,24 +135,22 @@ def check_resume(net_cfg, run_dir, prefix, snapshot) -> str | None:
                             f"({str(e).strip().splitlines()[0]})") from None
         return f"Resume: continue {run_dir} from {prefix}"
     if snapshot:
-        info = read_snapshot_info(snapshot)
-        if info.get("config") != net_cfg.to_dict():
-            diff = sorted(k for k in set(info.get("config") or {}) | set(net_cfg.to_dict())
-                          if (info.get("config") or {}).get(k) != net_cfg.to_dict().get(k))
-            raise UserError(f"{snapshot}: snapshot network config differs from this run's in "
-                            f"{diff}; cannot resume from it.")
-        kimg = float(info.get("metadata", {}).get("kimg", 0.0))
-        return f"Resume: a new run from the networks of {snapshot} at kimg {kimg:g}"
+        if str(snapshot).endswith(".zip") and os.path.isfile(snapshot):
+            family = read_snapshot_info(snapshot).get("family")
+            if family is not None and family != net_cfg.family:
+                raise UserError(f"{snapshot}: a {family!r} network cannot start a "
+                                f"{net_cfg.family!r} run.")
+        return (f"Transfer learning: a new run at kimg 0 from the weights of {snapshot} "
+                f"(fresh optimizers and counters)")
     return None
 
 
 def _resume_target(cfg, resume, print_fn):
-    """(run directory to continue or None, checkpoint prefix or None, snapshot .zip or None)."""
+    """(run directory to continue or None, checkpoint prefix or None, network to transfer from
+    or None): `training/transfer_learning.py` says which `--resume` values are which."""
     if not resume:
         return None, None, None
-    if resume.endswith(".zip"):
-        if not os.path.isfile(resume):
-            raise UserError(f"snapshot not found. Received: resume={resume}")
+    if resume_kind(resume) == "transfer":
         return None, None, resume
     if resume == "auto":
         run_dir = find_resume_dir(cfg.outdir, cfg.dataset, cfg.config_name)
@@ -163,20 +166,24 @@ def _resume_target(cfg, resume, print_fn):
 def run(*, dataset=None, data_dir=None, preset=None, mirror=None, cond=None, total_kimg=None,
         gpus=None, loss=None, mixed_precision=None, xla=None, seed=None, outdir=None, resume=None,
         metrics=None, checkpoint_minutes=None, overrides=(), dry_run=False, progress=True,
-        print_fn=print):
+        print_fn=print, ada_options=None):
     """What `run_training.py` does (see its --help): resolve the config, check what a resume
     would read, pick the strategy and the run directory, then train. Returns the run directory
-    (None for --dry-run).
+    (None for --dry-run). `ada_options` holds the StyleGAN2-ADA options (cfg, aug, p, target,
+    augpipe, gamma, batch, freezed; `training/ada_presets.py`).
 
     Raises:
         TrainingStopped: a stop signal ended the run after writing a checkpoint.
     """
     if preset is None and dataset and os.path.isfile(os.path.join(CONFIG_DIR, f"{dataset}.yaml")):
         preset = dataset
-    cfg = load_config(preset, overrides, dataset=dataset, data_dir=data_dir, mirror=mirror,
-                      cond=cond, total_kimg=total_kimg, gpus=gpus, loss=loss,
-                      mixed_precision=mixed_precision or None, xla=xla or None, seed=seed,
-                      outdir=outdir, metrics=metrics, checkpoint_minutes=checkpoint_minutes)
+    fields = dict(dataset=dataset, data_dir=data_dir, mirror=mirror, cond=cond,
+                  total_kimg=total_kimg, gpus=gpus, loss=loss,
+                  mixed_precision=mixed_precision or None, xla=xla or None, seed=seed,
+                  outdir=outdir, metrics=metrics, checkpoint_minutes=checkpoint_minutes)
+    cfg = load_run_config(preset, overrides, fields, ada_options, resume,
+                          lambda c: TFRecordDataset(c.dataset_dir, resolution=c.resolution)
+                          .resolution)
     if not cfg.dataset:
         raise UserError("no dataset given: pass --dataset NAME (a directory under --data-dir).")
     ds = TFRecordDataset(cfg.dataset_dir, resolution=cfg.resolution)

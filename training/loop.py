@@ -41,6 +41,7 @@ from .stylegan_losses import StyleGANLosses
 from .tick_report import TickReporter
 from .trained_networks import Networks
 from .training_config import TrainingConfig
+from .transfer_learning import frozen_variables, start_from_network
 
 __all__ = ["LOSSES", "NonFiniteError", "Trainer"]
 
@@ -97,7 +98,9 @@ class Trainer:
         losses = LOSSES[cfg.network_family.losses](cfg, self.networks, ds.labels, self.strategy)
         self.losses = losses
         self.step = TrainStep(self.networks, losses, self.strategy, self.state,
-                              G_smoothing_kimg=cfg.G_smoothing_kimg, xla=cfg.xla)
+                              G_smoothing_kimg=cfg.G_smoothing_kimg,
+                              G_smoothing_rampup=cfg.G_smoothing_rampup, xla=cfg.xla,
+                              frozen=frozen_variables(self.networks.D, cfg.D_freeze_layers))
         self.checkpoint = RunCheckpoint(
             checkpoint_values(self.networks, self.state, self.step.loss_scale,
                               losses.variables_by_name(), self.step.totals,
@@ -220,6 +223,7 @@ class Trainer:
         # The step's variant: the lazy regularization phases due at this step (StyleGAN2).
         step_fn = self.step.function(sched.resolution, sched.minibatch,
                                      self.step.variant(self._step_count))
+        self.step.set_images_shown(self.nimg, sched.minibatch)  # a ramped-up Gs half-life
         stats = step_fn(reals, labels, alpha, seed)
         self._step_count += 1
         self.nimg += sched.minibatch
@@ -298,7 +302,7 @@ class Trainer:
         save_snapshot(path, n.G, n.D, n.Gs, metadata={
             "kimg": self.nimg / 1000.0, "step": self._step_count,
             "lod": sched.lod, "resolution": sched.resolution, "alpha": sched.alpha,
-            "training_config": self.cfg.to_dict(),
+            "training_config": self.cfg.to_dict(), **self.losses.snapshot_metadata(),
         })
 
     def evaluate_metrics(self, snapshot_path):
@@ -354,13 +358,12 @@ class Trainer:
 
         Args:
             resume: checkpoint to continue from (run dir, checkpoints dir or prefix), or None.
-            snapshot: network-snapshot .zip to start from instead (networks and kimg only).
+            snapshot: a network to transfer from instead (`training/transfer_learning.py`: its
+                weights; kimg, optimizers and augmentation start fresh).
             stop: a `training.preemption.StopSignals` to use instead of installing one (tests).
         """
         if snapshot:
-            self.load_snapshot_weights(snapshot)
-            self.log(f"Starting from snapshot {snapshot} at kimg {self.nimg / 1000:.1f} (fresh "
-                     f"optimizer state)")
+            start_from_network(self, snapshot, self.log)
         if resume:
             prefix = self.restore(resume)
             # The losses' own state (StyleGAN2: the path-length mean) as restored.

@@ -111,7 +111,9 @@ def input_gradient(D_fn: DFn, images: tf.Tensor, labels) -> tuple[tf.Tensor, tf.
     grads = tape.gradient(total, images)
     if grads is None:
         raise ValueError("D_fn output does not depend on its images input; cannot take R1 / GP.")
-    return scores, grads
+    # The gradient through ops of data-dependent shapes (the augmentation's padding by the
+    # batch's own margin) loses its static shape, which is the images'.
+    return scores, tf.ensure_shape(grads, images.shape)
 
 
 def G_logistic_nonsaturating(G_fn: GFn, D_fn: DFn, latents: tf.Tensor, labels=None) -> tf.Tensor:
@@ -132,6 +134,7 @@ def D_logistic_r1(
     labels=None,
     r1_gamma: float = 10.0,
     r1_scale: float | tf.Tensor = 1.0,
+    D_real_fn: DFn | None = None,
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """Logistic D loss with the R1 penalty (Mescheder et al. 2018); official `D_logistic_simplegp`.
 
@@ -148,6 +151,9 @@ def D_logistic_r1(
             gradient tape, no second-order graph, and no `r1_penalty` entry in the terms.
         r1_scale: multiplies the R1 sum; `r1_scale_for(resolution, dataset_resolution)` makes the
             penalty equal to the official one when D runs below full resolution.
+        D_real_fn: D for the reals, when it differs from `D_fn` (the training loop's augments
+            the reals with draws of their own: StyleGAN2-ADA); R1 is still taken with respect
+            to `reals`, through it.
 
     Returns:
         (loss [N] float32, terms) where terms = {"real_scores": [N], "fake_scores": [N],
@@ -155,14 +161,15 @@ def D_logistic_r1(
         `Loss/r1_penalty`; present only when r1_gamma != 0)}.
     """
     r1_gamma = _python_number(r1_gamma, "r1_gamma")
+    D_real_fn = D_real_fn or D_fn
     fake_scores = _scores(D_fn(G_fn(latents, labels), labels), "fake_scores")
     if r1_gamma != 0.0:
         reals = tf.convert_to_tensor(reals)
-        real_scores, real_grads = input_gradient(D_fn, reals, labels)
+        real_scores, real_grads = input_gradient(D_real_fn, reals, labels)
         real_scores = _scores(real_scores, "real_scores")
         r1_penalty = _sum_squares_per_sample(real_grads) * tf.cast(r1_scale, tf.float32)
     else:
-        real_scores = _scores(D_fn(reals, labels), "real_scores")
+        real_scores = _scores(D_real_fn(reals, labels), "real_scores")
         r1_penalty = None
     loss = tf.nn.softplus(fake_scores) + tf.nn.softplus(-real_scores)
     terms = {"real_scores": real_scores, "fake_scores": fake_scores}

@@ -4,12 +4,16 @@ steps and the Gs moving average (official `training/training_loop.py` and `tflib
 A step runs the phases of its losses object in their order (`PHASES`): each network phase is one
 update of that network's optimizer on the phase's loss, and "Gs" is the moving average
 Gs <- lerp(G, Gs, beta), `beta = 0.5 ** (minibatch / (G_smoothing_kimg * 1000))` (a 10-kimg
-half-life), with the non-trainables (dlatent_avg, noise buffers) copied (official
-`beta_nontrainable=0`). The average runs only over the variables where it changes something:
-those the step's G phases update and those whose Gs copy differs from G; the others are already
-equal (`_update_Gs`). The losses objects: `training/stylegan_losses.py` (D, Gs, G, as
-NVlabs/stylegan) and `training/stylegan2_losses.py` (G, G path-length regularization, Gs, D,
-D R1, the regularization phases on every 4th / 16th step only, as NVlabs/stylegan2).
+half-life; with StyleGAN2-ADA's ramp-up the half-life grows with the images shown, `Gs_beta`),
+with the non-trainables (dlatent_avg, noise buffers) copied (official `beta_nontrainable=0`).
+The average runs only over the variables where it changes something: those the step's G phases
+update and those whose Gs copy differs from G; the others are already equal (`_update_Gs`).
+Around the phases the losses object's `begin_step` and `end_step` run (the ADA window and the
+adjustment of the augmentation probability, `training/adaptive_augment.py`). Frozen variables
+(Freeze-D, `training/transfer_learning.py`) get no gradient, so the optimizer leaves them
+alone. The losses objects: `training/stylegan_losses.py` (D, Gs, G, as NVlabs/stylegan) and
+`training/stylegan2_losses.py` (G, G path-length regularization, Gs, D, D R1, the
+regularization phases on every 4th / 16th step only, as NVlabs/stylegan2).
 
 Distribution. Each replica computes its loss as `sum(per-sample loss) / global_batch` (summed over
 its passes when it accumulates gradients); Keras 3 sums the replicas' gradients in `apply`, which
@@ -42,10 +46,26 @@ from tf_stylegan import rng
 from .precision import ONEDNN_BFLOAT16, step_scope
 from .trained_networks import variables_by_name
 
-__all__ = ["DynamicLossScale", "ReplicaBatch", "ScopedFunction", "StepTotals", "TrainStep"]
+__all__ = ["DynamicLossScale", "Gs_beta", "ReplicaBatch", "ScopedFunction", "StepTotals",
+           "TrainStep"]
 
 _SUM = tf.distribute.ReduceOp.SUM
 NETWORKS = ("D", "G")  # the trained networks (each has its optimizer and loss scale)
+
+
+def Gs_beta(global_batch, half_life_kimg, rampup=None, nimg=0):
+    """The Gs moving average's beta for a step of `global_batch` samples: `0.5 ** (global_batch
+    / half-life in images)`, 0 (Gs copies G) for a half-life of 0.
+
+    The half-life is `half_life_kimg * 1000` images (official `G_smoothing_kimg`, `ema_kimg`);
+    with a `rampup` (StyleGAN2-ADA `ema_rampup`, training_loop.py:297-301) it is
+    `min(half_life_kimg * 1000, nimg * rampup)`, where `nimg` is the images shown before the
+    step, so Gs follows G closely early in training (beta 0 at the first step).
+    """
+    ema_nimg = float(half_life_kimg) * 1000.0
+    if rampup is not None:
+        ema_nimg = min(ema_nimg, float(nimg) * float(rampup))
+    return 0.5 ** (int(global_batch) / ema_nimg) if ema_nimg > 0 else 0.0
 
 
 class ReplicaBatch:
@@ -201,7 +221,10 @@ class TrainStep:
         strategy: tf.distribute.Strategy.
         state: training.checkpoint.TrainState (its `nonfinite_total` counts skipped steps).
         G_smoothing_kimg: float. Half-life of the Gs average in kimg (0: Gs copies G).
+        G_smoothing_rampup: float or None. The half-life's ramp-up (`Gs_beta`): the step then
+            reads beta from a variable that `set_images_shown` sets before each step.
         xla: bool. XLA-compile each replica's forward and backward passes.
+        frozen: trainable variables that no phase updates (Freeze-D): they get no gradient.
 
     Attributes:
         loss_scale: DynamicLossScale (used when `networks.loss_scaling`).
@@ -217,13 +240,20 @@ class TrainStep:
             Set it before the first step is traced (tests and benchmarks compare the two).
     """
 
-    def __init__(self, networks, losses, strategy, state, *, G_smoothing_kimg, xla=False):
+    def __init__(self, networks, losses, strategy, state, *, G_smoothing_kimg,
+                 G_smoothing_rampup=None, xla=False, frozen=()):
         self.networks = networks
         self.losses = losses
         self.strategy = strategy
         self.state = state
         self.G_smoothing_kimg = float(G_smoothing_kimg)
+        self.G_smoothing_rampup = G_smoothing_rampup
+        self.Gs_beta_variable = None
+        if G_smoothing_rampup is not None:
+            self.Gs_beta_variable = tf.Variable(0.0, dtype=tf.float32, trainable=False,
+                                                name="Gs_beta")
         self.xla = bool(xla)
+        self.frozen = {id(v) for v in frozen}
         self.loss_scale = DynamicLossScale()
         self.phases = tuple(p for p in losses.PHASES if p != "Gs")
         names = [n for phase in self.phases
@@ -237,6 +267,13 @@ class TrainStep:
         self.average_pairs = [(v, G_vars[name])
                               for name, v in variables_by_name(networks.Gs).items()]
         self.average_all = False
+
+    def set_images_shown(self, nimg, global_batch):
+        """Before a step of `global_batch` samples at `nimg` images shown: sets the Gs beta of
+        a ramped-up half-life (nothing without one)."""
+        if self.Gs_beta_variable is not None:
+            self.Gs_beta_variable.assign(Gs_beta(global_batch, self.G_smoothing_kimg,
+                                        self.G_smoothing_rampup, nimg))
 
     @staticmethod
     def network_of(phase):
@@ -270,6 +307,8 @@ class TrainStep:
         replica = ReplicaBatch(global_batch)
         passes = replica.batch // self.losses.pass_size(replica.batch)
         variables = self.networks.network(network).trainable_variables
+        # Frozen variables get no gradient (None), so the optimizer skips them.
+        trained = [v for v in variables if id(v) not in self.frozen]
         scaling = self.networks.loss_scaling
         scale = self.loss_scale.scale[network]
         grads, total, stats = None, None, None
@@ -285,7 +324,8 @@ class TrainStep:
                 with tf.GradientTape() as tape:
                     t, st = self._pass_loss(phase, batch, resolution, r, y, alpha, seed)
                     scaled = t * scale if scaling else t
-                g = tape.gradient(scaled, variables)
+                g = iter(tape.gradient(scaled, trained))
+                g = [None if id(v) in self.frozen else next(g) for v in variables]
             if scaling:
                 g = [None if x is None else x / scale for x in g]
             if grads is None:
@@ -368,8 +408,7 @@ class TrainStep:
         `resolution` with `global_batch` samples, running the regularization phases in
         `variant` (reals and labels as the distributed dataset gives them; alpha a float32
         scalar; seed int32 [2]). Use `function` to share them."""
-        half_life = self.G_smoothing_kimg
-        beta = 0.5 ** (global_batch / (half_life * 1000.0)) if half_life > 0 else 0.0
+        beta = Gs_beta(global_batch, self.G_smoothing_kimg)
         phases = [p for p in self.losses.PHASES
                   if p not in self.losses.reg_intervals or p in variant]
         grads_fns = {}
@@ -389,6 +428,10 @@ class TrainStep:
             # The variables of the other levels get no gradient here, by design.
             warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
             seeds = self.losses.phase_seeds(seed)
+            self.losses.begin_step()
+            beta_now = beta
+            if self.Gs_beta_variable is not None:
+                beta_now = self.Gs_beta_variable.read_value()
             stats, ok = {}, tf.constant(True)
             updated = set()  # ids of the G variables the G phases traced so far update
             for i, phase in enumerate(phases):
@@ -402,13 +445,14 @@ class TrainStep:
                     averaged = updated | self._differing_from_G(updated)
                     if self.average_all:
                         averaged = {id(src) for _, src in self.average_pairs if src.trainable}
-                    self._update_Gs(beta, averaged)
+                    self._update_Gs(beta_now, averaged)
                     continue
                 phase_ok, phase_stats = self.update(
                     phase, grads_fns[phase], reals, labels, alpha, seeds[phase],
                     updated=updated if self.network_of(phase) == "G" else None)
                 stats.update(phase_stats)
                 ok = tf.logical_and(ok, phase_ok)
+            self.losses.end_step(global_batch)
             self.totals.add(stats, ok)
             self.consecutive_bad.assign(
                 tf.where(ok, tf.zeros([], tf.int64), self.consecutive_bad + 1))

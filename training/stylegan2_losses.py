@@ -23,6 +23,12 @@ updates its own copy, once per pass that runs the regularizer (each official GPU
 variable at every accumulation round). Checkpoints store the mean of the replicas' values
 (exact on one device). An update whose mean would be non-finite leaves it unchanged (the
 official code would keep a NaN forever; such a step is skipped anyway).
+
+With discriminator augmentation (`cfg.aug`, StyleGAN2-ADA, stylegan2-ada-pytorch
+`training/loss.py:50-126`) every image D sees goes through `augment`
+(`training/adaptive_augment.py`): the fakes of "G" and "D", the reals of "D" and of "D_reg",
+whose R1 is taken with respect to the un-augmented reals; the path-length pass never calls D.
+The real signs of "D" and "D_reg" feed the ADA window.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import tensorflow as tf
 from tf_stylegan import rng
 
 from . import losses
+from .adaptive_augment import FAKES, REALS
 from .stylegan_losses import StyleGANLosses
 
 __all__ = ["StyleGAN2Losses", "process_reals"]
@@ -59,7 +66,7 @@ class StyleGAN2Losses(StyleGANLosses):
     """
 
     def __init__(self, cfg, networks, dataset_labels=None, strategy=None):
-        super().__init__(cfg, networks, dataset_labels)
+        super().__init__(cfg, networks, dataset_labels, strategy)
         self.r1_gamma = float(cfg.r1_gamma)
         self.pl_weight = float(cfg.pl_weight)
         self.pl_decay = float(cfg.pl_decay)
@@ -75,7 +82,7 @@ class StyleGAN2Losses(StyleGANLosses):
         self.stat_names = {
             "G": (),
             "G_reg": ("Loss/pl_lengths", "Loss/pl_penalty", "Loss/pl_mean"),
-            "D": ("Loss/scores/real", "Loss/scores/fake"),
+            "D": ("Loss/scores/real", "Loss/scores/fake") + self.sign_stats(),
             "D_reg": ("Loss/gradient_penalty",),
         }
         strategy = strategy or tf.distribute.get_strategy()
@@ -106,8 +113,9 @@ class StyleGAN2Losses(StyleGANLosses):
         return size
 
     def variables_by_name(self):
-        """The losses' own state, checkpointed as `losses/<name>`."""
-        return {"pl_mean": self.pl_mean}
+        """The losses' own state, checkpointed as `losses/<name>`: the path-length mean and the
+        augmentation's state."""
+        return {"pl_mean": self.pl_mean, **super().variables_by_name()}
 
     # -- Networks ----------------------------------------------------------------------------------
     def generate(self, replica, z, labels, resolution, alpha, seed, return_dlatents=False):
@@ -143,20 +151,20 @@ class StyleGAN2Losses(StyleGANLosses):
         def G_fn(z, labels):  # D's update must not reach into G
             return tf.stop_gradient(self.generate(replica, z, labels, resolution, alpha, s[1]))
 
-        def D_fn(images, labels):
-            return self.discriminate(images, labels, alpha)
-
         # r1_gamma 0: the plain logistic loss, no penalty term.
-        loss, terms = losses.D_logistic_r1(G_fn, D_fn, z, process_reals(reals), labels,
-                                           r1_gamma=0.0)
-        return loss, {"Loss/scores/real": terms["real_scores"],
-                      "Loss/scores/fake": terms["fake_scores"]}
+        loss, terms = losses.D_logistic_r1(
+            G_fn, self.D_view(replica, seed, FAKES, alpha), z, process_reals(reals), labels,
+            r1_gamma=0.0, D_real_fn=self.D_view(replica, seed, REALS, alpha))
+        return loss, self.report_real_scores(terms["real_scores"], {
+            "Loss/scores/real": terms["real_scores"], "Loss/scores/fake": terms["fake_scores"]})
 
     def D_reg_loss(self, replica, resolution, reals, labels, alpha, seed):
         """R1 on this pass's reals, times gamma / 2 and the interval."""
         labels = labels if self.label_size else None
-        penalty, _ = losses.r1_penalty(lambda x, c: self.discriminate(x, c, alpha),
-                                       process_reals(reals), labels)
+        penalty, real_scores = losses.r1_penalty(self.D_view(replica, seed, REALS, alpha),
+                                                 process_reals(reals), labels)
+        # Only the window counts these signs: the phase's statistics are the penalty's.
+        self.report_real_scores(real_scores, {})
         weight = self.r1_gamma * 0.5 * self.reg_intervals["D_reg"]
         return penalty * weight, {"Loss/gradient_penalty": penalty}
 

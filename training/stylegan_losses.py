@@ -8,6 +8,11 @@ The phases of a step, in the official order (`D_train_op`, `Gs_update_op`, then 
      part of every D step.
   2. "Gs": the moving average of G (`training/step.py`).
   3. "G": non-saturating logistic (or WGAN) with random rows of the dataset labels.
+
+With discriminator augmentation (`cfg.aug`, StyleGAN2-ADA; off by default, as StyleGAN has
+none) every image D sees goes through `augment` (`training/adaptive_augment.py`): the fakes of
+both losses and the reals of the D loss, R1 taken with respect to the un-augmented reals; D
+runs at the level's resolution, so the pipe does too (without imgfilter below 22 pixels).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from tf_stylegan import rng
 from tf_stylegan.layers import downscale2d, upscale2d
 
 from . import losses
+from .adaptive_augment import FAKES, REALS, AdaptiveAugment
 
 __all__ = ["StyleGANLosses", "process_reals"]
 
@@ -46,8 +52,8 @@ class StyleGANLosses:
         networks: training.trained_networks.Networks.
         dataset_labels: [num_images, label_size] array of the dataset's labels (G's labels are
             random rows of it, as the official G loss draws them); ignored without labels.
-        strategy: the run's tf.distribute.Strategy (StyleGAN's losses keep no state of their
-            own; StyleGAN2's create theirs in its scope).
+        strategy: the run's tf.distribute.Strategy: the losses' own state (the augmentation's
+            p and window; StyleGAN2's path-length mean) is created in its scope.
 
     `D_loss` and `G_loss` run in one replica and return `(loss [batch], stats)`: the per-sample
     loss and {statistic name: per-sample values}; the step reports the global mean of each.
@@ -57,7 +63,11 @@ class StyleGANLosses:
         reg_intervals: {phase: interval} of the lazy regularization phases (none here: R1 is
             part of D's loss at every step).
         stat_names: {phase: extra statistics its loss reports}.
-        loss(phase), phase_seeds(seed), pass_size(replica_batch), variables_by_name().
+        loss(phase), phase_seeds(seed), pass_size(replica_batch), variables_by_name(),
+        begin_step() and end_step(global_batch) (around the phases of every step).
+
+    Attributes:
+        augment: training.adaptive_augment.AdaptiveAugment, or None without augmentation.
     """
 
     PHASES = ("D", "Gs", "G")
@@ -65,6 +75,7 @@ class StyleGANLosses:
 
     def __init__(self, cfg, networks, dataset_labels=None, strategy=None):
         self.cfg = cfg
+        self.augment = AdaptiveAugment.from_config(cfg, strategy)
         self.G, self.D = networks.G, networks.D
         net_cfg = networks.G.config
         self.latent_size = net_cfg.latent_size
@@ -74,7 +85,13 @@ class StyleGANLosses:
                                else None)
         penalty = "Loss/r1_penalty" if cfg.loss == "logistic" else "Loss/gradient_penalty"
         # The statistics each loss reports besides the loss itself (reported as Loss/<network>).
-        self.stat_names = {"D": ("Loss/scores/real", "Loss/scores/fake", penalty), "G": ()}
+        self.stat_names = {"D": ("Loss/scores/real", "Loss/scores/fake", penalty)
+                           + self.sign_stats(), "G": ()}
+
+    def sign_stats(self):
+        """With augmentation, the D phase also reports `Loss/signs/real`, the mean sign of D's
+        outputs on the augmented reals (official `training/loss.py:113-114`)."""
+        return ("Loss/signs/real",) if self.augment is not None else ()
 
     def latents(self, replica, seed):
         """This replica's rows of N(0, 1) latents drawn for the global batch."""
@@ -91,6 +108,24 @@ class StyleGANLosses:
     def discriminate(self, images, labels, alpha):
         return tf.cast(self.D(images, labels, alpha=alpha), tf.float32)
 
+    def D_view(self, replica, seed, tag, alpha):
+        """`D_fn(images, labels)` as the losses call D on one of a pass's inputs (`tag`:
+        adaptive_augment.FAKES or REALS): the images augmented with that input's own draws
+        first when the run augments, D alone otherwise."""
+        if self.augment is None:
+            return lambda images, labels: self.discriminate(images, labels, alpha)
+        aug_seed = self.augment.seed(replica, seed, tag)
+        return lambda images, labels: self.discriminate(self.augment(images, aug_seed), labels,
+                                                        alpha)
+
+    def report_real_scores(self, scores, stats):
+        """Adds the signs of D's scores of augmented reals to the ADA window and, with
+        augmentation, to the phase's statistics `stats` as `Loss/signs/real`."""
+        if self.augment is not None:
+            self.augment.report_real_scores(scores)
+            stats["Loss/signs/real"] = tf.sign(scores)
+        return stats
+
     def D_loss(self, replica, resolution, reals, labels, alpha, seed):
         """D's loss on this replica's reals (uint8) and fakes of fresh latents with the reals'
         labels. R1 is rescaled by `r1_scale_for(level, full)` (the WGAN-GP norm by
@@ -104,14 +139,13 @@ class StyleGANLosses:
         def G_fn(z, labels):  # D's update must not reach into G
             return tf.stop_gradient(self.generate(replica, z, labels, resolution, alpha, s[1]))
 
-        def D_fn(images, labels):
-            return self.discriminate(images, labels, alpha)
-
+        D_fn = self.D_view(replica, seed, FAKES, alpha)
         reals = process_reals(reals, alpha)
         if cfg.loss == "logistic":
             loss, terms = losses.D_logistic_r1(
                 G_fn, D_fn, z, reals, labels, r1_gamma=cfg.r1_gamma,
-                r1_scale=losses.r1_scale_for(resolution, self.dataset_resolution))
+                r1_scale=losses.r1_scale_for(resolution, self.dataset_resolution),
+                D_real_fn=self.D_view(replica, seed, REALS, alpha))
             penalty = ("Loss/r1_penalty", terms.get("r1_penalty", tf.zeros_like(loss)))
         else:
             u = replica.rows(rng.stateless_uniform([replica.global_batch], s[2]))
@@ -121,8 +155,9 @@ class StyleGANLosses:
                 grad_norm_scale=losses.grad_norm_scale_for(resolution, self.dataset_resolution),
                 mixing_factors=u)
             penalty = ("Loss/gradient_penalty", terms["gradient_penalty"])
-        return loss, {"Loss/scores/real": terms["real_scores"],
-                      "Loss/scores/fake": terms["fake_scores"], penalty[0]: penalty[1]}
+        return loss, self.report_real_scores(terms["real_scores"], {
+            "Loss/scores/real": terms["real_scores"], "Loss/scores/fake": terms["fake_scores"],
+            penalty[0]: penalty[1]})
 
     def G_loss(self, replica, resolution, reals, labels, alpha, seed):
         """G's loss on fakes of fresh latents with random dataset labels (`reals` and `labels`,
@@ -138,9 +173,7 @@ class StyleGANLosses:
         def G_fn(z, labels):
             return self.generate(replica, z, labels, resolution, alpha, s[2])
 
-        def D_fn(images, labels):
-            return self.discriminate(images, labels, alpha)
-
+        D_fn = self.D_view(replica, seed, FAKES, alpha)
         if self.cfg.loss == "logistic":
             return losses.G_logistic_nonsaturating(G_fn, D_fn, z, labels), {}
         return losses.G_wgan(G_fn, D_fn, z, labels), {}
@@ -160,7 +193,30 @@ class StyleGANLosses:
         """Samples per pass: StyleGAN runs each replica's batch in one pass."""
         return replica_batch
 
-    @staticmethod
-    def variables_by_name():
-        """The losses' own state to checkpoint (none)."""
-        return {}
+    def variables_by_name(self):
+        """The losses' own state to checkpoint (as `losses/<name>`): the augmentation's p and
+        ADA window (`augment/...`), none without augmentation."""
+        return self.augment.variables_by_name() if self.augment is not None else {}
+
+    def begin_step(self):
+        """Before the phases of a step (cross-replica, traced): the ADA step sums start at 0."""
+        if self.augment is not None:
+            self.augment.begin_step()
+
+    def end_step(self, global_batch):
+        """After the phases of a step of `global_batch` samples (cross-replica, traced): the
+        ADA window and p (`AdaptiveAugment.end_step`)."""
+        if self.augment is not None:
+            self.augment.end_step(global_batch)
+
+    def tick_statistics(self):
+        """{name: float} a tick reports besides the step statistics: the augmentation
+        probability `Progress/augment` and ADA's last r_t (host reads)."""
+        return self.augment.tick_statistics() if self.augment is not None else {}
+
+    def snapshot_metadata(self):
+        """What a network snapshot records of the losses' state: `augment_p`, the probability
+        at the snapshot (the official pickle holds the augment pipe with its p)."""
+        if self.augment is None:
+            return {}
+        return {"augment_p": float(self.augment.p.numpy())}

@@ -1,5 +1,6 @@
 """What a training run reports at each tick boundary (official `training_loop.py`, the per-tick
-maintenance): the status line, one stats.jsonl line and its TensorBoard scalars, a grid of Gs
+maintenance): the status line, one stats.jsonl line and its TensorBoard scalars (with the
+losses object's own tick statistics: the augmentation probability and ADA's r_t), a grid of Gs
 images every `image_snapshot_ticks`, and a network snapshot with the configured metrics every
 `network_snapshot_ticks`, at tick 1 and at the end. Without a run directory (a worker other than
 the chief, or a test) only the status line is printed.
@@ -128,6 +129,7 @@ class TickReporter:
             "peak_rss_gb": _peak_rss_gb(),
             "nonfinite_steps": int(tr.state.nonfinite_total.numpy()),
             **tr.step.totals.read_means(),
+            **tr.losses.tick_statistics(),  # the augmentation probability, ADA's r_t
         }
 
     def tick(self, tick, sched, tick_time, tick_kimg, done):
@@ -166,11 +168,13 @@ class TickReporter:
 
 
 def status_line(record):
-    """The one line printed per tick (official: tick, kimg, time per tick and per kimg, memory),
-    with the level, the minibatch and the losses."""
+    """The one line printed per tick (official: tick, kimg, time per tick and per kimg, memory,
+    and with augmentation its probability), with the level, the minibatch and the losses."""
     return (f"tick {record['tick']:<5d} kimg {record['kimg']:<8.1f} "
             f"res {record['resolution']:<4d} alpha {record['alpha']:<5.3f} "
             f"minibatch {record['minibatch']:<4d} sec/tick {record['sec_per_tick']:<6.1f} "
             f"sec/kimg {record['sec_per_kimg']:<7.2f} img/s {record['Timing/img_per_sec']:<7.1f} "
             f"mem {record['peak_rss_gb']:.2f}GB G {record['Loss/G']:.3f} D {record['Loss/D']:.3f}"
+            + (f" augment {record['Progress/augment']:.3f}" if "Progress/augment" in record
+               else "")
             + (f" skipped {record['nonfinite_steps']}" if record["nonfinite_steps"] else ""))

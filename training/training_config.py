@@ -37,6 +37,7 @@ from tf_stylegan.config import BaseNetworkConfig
 from tf_stylegan.errors import UserError
 from tf_stylegan.families import get_family, list_families
 
+from .adaptive_augment import check_augment_options
 from .precision import PRECISIONS
 from .schedule import PRESETS, STYLEGAN2, ScheduleConfig
 
@@ -78,6 +79,10 @@ class TrainingConfig:
         r1_gamma: float. R1 weight (10; StyleGAN2 config E and LSUN church/horse: 100).
         wgan_lambda, wgan_epsilon, wgan_target: WGAN-GP weights (10, 0.001, 1).
         G_smoothing_kimg: float. Half-life of the Gs moving average in kimg (10).
+        G_smoothing_rampup: float or None. StyleGAN2-ADA's EMA ramp-up: the half-life is
+            `min(G_smoothing_kimg * 1000, images shown * rampup)` images (official
+            `ema_rampup`, 0.05 in the ADA `auto` and `cifar` presets; None: a constant
+            half-life, as in StyleGAN and StyleGAN2).
         minibatch_repeats: int. Steps between schedule evaluations (4).
         reset_opt_for_new_lod: bool. Reset Adam when floor(lod) or ceil(lod) changes (True).
         adam_beta1, adam_beta2, adam_epsilon: Adam hyper-parameters (0, 0.99, 1e-8), before
@@ -92,6 +97,18 @@ class TrainingConfig:
         minibatch_gpu: int or None. StyleGAN2: samples per device per pass (4); each replica's
             share of the global minibatch is run in passes of this size whose gradients are
             summed (official gradient accumulation). None: one pass (StyleGAN).
+        aug: str. Discriminator augmentation (StyleGAN2-ADA, `training/adaptive_augment.py`):
+            "noaug" (off: StyleGAN and StyleGAN2 have none), "ada" (p follows the overfitting
+            heuristic) or "fixed" (p stays `augment_p`).
+        augpipe: str. Which augmentations (`tf_stylegan.augment.AUGMENT_PRESETS`; "bgc").
+        augment_p: float in [0, 1]. The initial (ada) or constant (fixed) probability (0).
+        ada_target: float in [0, 1]. Target of the heuristic r_t (0.6).
+        ada_interval: int. Steps between two adjustments of p (4).
+        ada_kimg: float. kimg of reals in which p can move by 1 (500; 100 when transfer
+            learning, as the official `--resume` sets it).
+        D_freeze_layers: int. Freeze-D (Mo et al. 2020): the first N layers of D, counted from
+            the input as stylegan2-ada-pytorch numbers them, are not trained (`--freezed`; 0;
+            StyleGAN2 only, `training/transfer_learning.py`).
         image_snapshot_ticks: int. Write fakesKKKKKK.png every N ticks (1).
         network_snapshot_ticks: int. Write network-snapshot-KKKKKK.zip every N ticks (10).
         checkpoint_ticks: int. Write a resumable checkpoint every N ticks (1).
@@ -139,6 +156,7 @@ class TrainingConfig:
     wgan_epsilon: float = 0.001
     wgan_target: float = 1.0
     G_smoothing_kimg: float = 10.0
+    G_smoothing_rampup: float | None = None
     minibatch_repeats: int = 4
     reset_opt_for_new_lod: bool = True
     adam_beta1: float = 0.0
@@ -150,6 +168,13 @@ class TrainingConfig:
     pl_decay: float = 0.01
     pl_batch_shrink: int = 2
     minibatch_gpu: int | None = None
+    aug: str = "noaug"
+    augpipe: str = "bgc"
+    augment_p: float = 0.0
+    ada_target: float = 0.6
+    ada_interval: int = 4
+    ada_kimg: float = 500.0
+    D_freeze_layers: int = 0
     image_snapshot_ticks: int = 1
     network_snapshot_ticks: int = 10
     checkpoint_ticks: int = 1
@@ -206,6 +231,12 @@ class TrainingConfig:
             raise UserError(f"`schedule_preset` must be 'auto' or one of {sorted(_SCHEDULES)}. "
                              f"Received: schedule_preset={self.schedule_preset!r}")
         self._check_family_options()
+        check_augment_options(self)
+        rampup = self.G_smoothing_rampup
+        if rampup is not None and (isinstance(rampup, bool) or not isinstance(rampup, (int, float))
+                                   or not rampup > 0):
+            raise UserError(f"`G_smoothing_rampup` must be a number > 0 or null. "
+                            f"Received: G_smoothing_rampup={rampup!r}")
         if self.grid_size is not None:
             gs = list(self.grid_size)
             if len(gs) != 2 or not all(isinstance(v, int) and v >= 1 for v in gs):
@@ -235,6 +266,10 @@ class TrainingConfig:
         if self.loss not in family.loss_types:
             raise UserError(f"the {self.family!r} family trains with the losses "
                             f"{list(family.loss_types)} only. Received: loss={self.loss!r}")
+        freeze = self.D_freeze_layers
+        if not isinstance(freeze, int) or isinstance(freeze, bool) or freeze < 0:
+            raise UserError(f"`D_freeze_layers` must be an int >= 0. "
+                            f"Received: D_freeze_layers={freeze!r}")
         if mb is not None and (not isinstance(mb, int) or isinstance(mb, bool) or mb < 1):
             raise UserError(f"`minibatch_gpu` must be an int >= 1 or null. "
                             f"Received: minibatch_gpu={mb!r}")

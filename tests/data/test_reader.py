@@ -253,3 +253,22 @@ def test_a_stream_restarted_at_any_record_continues_exactly(labelled, pipelines)
             np.testing.assert_array_equal(y.numpy(), full[start_batch + k][1])
     with pytest.raises(ValueError, match="multiple of the batch"):
         ds.iterate(16, batch, mirror=True, seed=5, input_context=context, start=1)
+
+
+@pytest.mark.parametrize("global_seed", [0, 7])
+def test_the_order_depends_on_the_seed_not_on_a_global_seed(labelled, global_seed):
+    """A global seed (training sets one with keras.utils.set_random_seed) neither changes the
+    shuffled order nor, at 0, breaks building the stream."""
+    path, _, _ = labelled
+
+    def order():
+        return np.concatenate([y[:, 0] for _, y in TFRecordDataset(path).iterate(
+            16, 2, seed=5).take(12)])
+
+    tf.random.set_seed(None)
+    reference = order()
+    try:
+        tf.random.set_seed(global_seed)
+        np.testing.assert_array_equal(order(), reference)
+    finally:
+        tf.random.set_seed(None)

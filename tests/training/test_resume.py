@@ -199,7 +199,7 @@ def test_sigterm_stops_with_a_checkpoint_and_resume_finishes(tmp_path):
     stopped = [line for line in text.splitlines() if line.startswith("Stopped by SIGTERM")]
     assert len(stopped) == 1 and f"--resume {run_dir}" in stopped[0], text[-3000:]
     prefix = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    nimg, _, tick = _ckpt_state(prefix)
+    nimg, _, tick, _, _ = _ckpt_state(prefix)
     assert f"at kimg {nimg / 1000:.3f}" in stopped[0] and tick >= 2
     assert not (run_dir / "_finished.txt").exists()
     print(f"SIGTERM to exit: {signal_to_exit:.2f} s")
@@ -228,8 +228,16 @@ def test_dry_run_checks_what_a_resume_would_read(tmp_path):
     out = subprocess.run(_cli(["--resume", missing, "--dry-run"], tmp_path), cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=200)
     assert out.returncode == 1, out.stdout + out.stderr
-    assert f"Error: no training checkpoint found at {missing}" in out.stderr
+    assert f"Error: --resume {missing}: not a run directory, checkpoint prefix" in out.stderr
     assert "Traceback" not in out.stderr and out.stderr.count("Error:") == 1  # one line
+    # A network to transfer from that is no snapshot is refused by the dry run too.
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"not a zip")
+    out = subprocess.run(_cli(["--resume", str(bad), "--dry-run"], tmp_path), cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=200)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"Error: {bad}: not a tf_stylegan snapshot" in out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.count("Error:") == 1
     # A finished run: the dry run says what it would continue from.
     done = subprocess.run(_cli([], tmp_path), cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)

@@ -6,8 +6,10 @@
 - `StyleGAN2Config` (family "stylegan2"): the official values of `G_main`, `G_mapping`,
   `G_synthesis_stylegan2` and `D_stylegan2` (NVlabs/stylegan2 `training/networks_stylegan2.py`),
   i.e. config F of arXiv 1912.04958, Table 1.
+- `StyleGAN2RevisedConfig` (family "stylegan2-revised"): the progressive StyleGAN2 networks of
+  that Table's configs B-D (`G_synthesis_stylegan_revised`, `D_stylegan`).
 
-Both extend `BaseNetworkConfig`, the fields every family shares. Which family a network belongs
+All extend `BaseNetworkConfig`, the fields every family shares. Which family a network belongs
 to is its config's `family`, the name of its entry in `tf_stylegan.families`.
 """
 
@@ -303,3 +305,42 @@ class StyleGAN2Config(BaseNetworkConfig):
 # The options of stylegan2-ada-pytorch networks that NVlabs/stylegan2's networks do not have.
 ADA_OPTIONS = ("label_mapping", "d_mapping_layers", "d_mapping_lrmul", "d_cmap_dim", "conv_clamp")
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(StyleGAN2Config)}
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleGAN2RevisedConfig(StyleGAN2Config):
+    """Architecture of the progressive StyleGAN2 networks of the paper's configs B-D (family
+    "stylegan2-revised"; Karras et al. 2020, Table 1: weight demodulation, lazy and path-length
+    regularization before "no growing").
+
+    NVlabs/stylegan2 `training/networks_stylegan2.py` `G_synthesis_stylegan_revised` and
+    `D_stylegan`: StyleGAN2's modulated layers, noise and FIR resampling in StyleGAN's
+    progressive structure, the architecture "orig" at every level (no skips, no residuals) with
+    a ToRGB / FromRGB per level. The defaults are those functions' (fmap_base 16384, as every
+    StyleGAN2 network's; `run_training.py` sets 8192 for configs A-E, as the presets
+    `configs/stylegan2-config-{b,c,d}.yaml` do). `g_architecture` and `d_architecture` can only
+    be "orig", and the stylegan2-ada-pytorch options (`ADA_OPTIONS`) only their defaults: these
+    networks have neither.
+    """
+
+    g_architecture: str = "orig"
+    d_architecture: str = "orig"
+
+    family: ClassVar[str] = "stylegan2-revised"
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("g_architecture", "d_architecture"):
+            if getattr(self, name) != "orig":
+                raise UserError(f"the progressive StyleGAN2 networks (configs B-D) are 'orig' at "
+                                f"every level: `{name}` must be 'orig'. "
+                                f"Received: {name}={getattr(self, name)!r}")
+        for name in ADA_OPTIONS:
+            if getattr(self, name) != _DEFAULTS[name]:
+                raise UserError(f"`{name}` is an option of stylegan2-ada-pytorch's networks, not "
+                                f"of the progressive StyleGAN2 networks (configs B-D). "
+                                f"Received: {name}={getattr(self, name)!r}")
+
+    def num_layers_at(self, resolution: int) -> int:
+        """Dlatent rows used when the networks run at an intermediate `resolution`."""
+        return 2 * int(math.log2(resolution)) - 2

@@ -20,7 +20,12 @@ from __future__ import annotations
 import dataclasses
 from types import MappingProxyType
 
-from tf_stylegan.config import BaseNetworkConfig, NetworkConfig, StyleGAN2Config
+from tf_stylegan.config import (
+    BaseNetworkConfig,
+    NetworkConfig,
+    StyleGAN2Config,
+    StyleGAN2RevisedConfig,
+)
 from tf_stylegan.errors import UserError
 from tf_stylegan.legacy import stylegan as stylegan_pickles
 from tf_stylegan.legacy import stylegan2 as stylegan2_pickles
@@ -31,9 +36,10 @@ from tf_stylegan.networks import (
     StyleGAN2Discriminator,
     StyleGAN2Generator,
 )
+from tf_stylegan.networks.stylegan2 import RevisedDiscriminator, RevisedGenerator
 
-__all__ = ["STYLEGAN", "STYLEGAN2", "NetworkFamily", "family_for_build_func", "family_of",
-           "get_family", "list_families", "register_family", "unregister_family"]
+__all__ = ["STYLEGAN", "STYLEGAN2", "STYLEGAN2_REVISED", "NetworkFamily", "family_for_build_func",
+           "family_of", "get_family", "list_families", "register_family", "unregister_family"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -179,3 +185,15 @@ STYLEGAN2 = register_family(NetworkFamily(
     metric_defaults={name: (50000, 4)
                      for name in ("ppl_zfull", "ppl_wfull", "ppl_zend", "ppl_wend")},
     litert_unsupported="their FIR upsampling pads a 6-D tensor; LiteRT's PAD takes at most 5"))
+
+# NVlabs/stylegan2 configs B-D (Table 1): StyleGAN2's layers in progressive networks
+# (`G_synthesis_stylegan_revised`, `D_stylegan`), trained in the StyleGAN2 loop with the growing
+# schedule of run_training.py:84-92; lazy regularization by default (configs C, D; B turns it
+# off in its preset), without pickles (the facts sheet lists no variable names of them).
+STYLEGAN2_REVISED = register_family(NetworkFamily(
+    name="stylegan2-revised", config_class=StyleGAN2RevisedConfig,
+    generator_class=RevisedGenerator, discriminator_class=RevisedDiscriminator, pickles=None,
+    progressive=True, losses="stylegan2", loss_types=("logistic",), lazy_regularization=True,
+    gradient_accumulation=True, schedule="stylegan2-growing",
+    grid_pixels=(7680, 4320), seeded_noise=True, style_mixing_figure="column-styles",
+    metric_defaults=STYLEGAN2.metric_defaults, litert_unsupported=STYLEGAN2.litert_unsupported))

@@ -36,9 +36,9 @@ _RUN_ID = re.compile(r"^(\d+)-")
 
 
 def describe(cfg: TrainingConfig, dataset_resolution: int, num_replicas: int) -> str:
-    """The schedule table (one row per stable phase / fade-in) as text, for --dry-run; for a
-    family with lazy regularization (StyleGAN2) followed by the regularization and accumulation
-    settings."""
+    """The schedule table (one row per stable phase / fade-in) as text, for --dry-run; with the
+    StyleGAN2 training losses followed by the regularization settings and each level's
+    minibatch passes."""
     sched_cfg = cfg.schedule_config(num_replicas)
     rows = schedule_table(dataset_resolution, sched_cfg, cfg.total_kimg)
     lines = [f"{'kimg':>9} {'phase':>6} {'lod':>6} {'res':>5} {'minibatch':>9} {'G_lrate':>8} "
@@ -49,18 +49,26 @@ def describe(cfg: TrainingConfig, dataset_resolution: int, num_replicas: int) ->
         lines.append(f"{math.floor(s.kimg):>9} {kind:>6} {lod:>6} {s.resolution:>5} "
                      f"{s.minibatch:>9} {s.G_lrate:>8g} {s.D_lrate:>8g} {s.tick_kimg:>9g}  "
                      f"{losses.r1_scale_for(s.resolution, dataset_resolution):g}")
-    if cfg.network_family.lazy_regularization:
+    if cfg.training_losses == "stylegan2":
         lines.append("")
+        lines.append(f"losses: stylegan2 (NVlabs/stylegan2 loop), lazy regularization "
+                     f"{'on' if cfg.lazy else 'off'}")
         for network, name, weight in (("G", "path length", f"pl_weight {cfg.pl_weight:g}"),
                                       ("D", "R1", f"gamma {cfg.r1_gamma:g}")):
             k, c = cfg.reg_interval(network), cfg.optimizer_ratio(network)
             when = f"every {k} minibatches" if k else "off"
+            if network == "D" and not cfg.lazy and cfg.r1_gamma:
+                when = "in every D step"
             lines.append(f"{network}: {name} {when} ({weight}); Adam lr x {c:.8g}, "
                          f"beta1 {cfg.adam_beta1 ** c:.8g}, beta2 {cfg.adam_beta2 ** c:.8g}")
-        minibatch = rows[0].minibatch
-        per_pass = cfg.minibatch_gpu or minibatch // num_replicas
-        lines.append(f"minibatch {minibatch} = {num_replicas} replica(s) x "
-                     f"{minibatch // (per_pass * num_replicas)} pass(es) x {per_pass}")
+        levels = {}
+        for row in rows:  # one line per level's minibatch and passes
+            levels.setdefault(row.resolution, row.minibatch)
+        for res, minibatch in levels.items():
+            per_pass = cfg.minibatch_gpu_at(res) or minibatch // num_replicas
+            at = f" at {res}x{res}" if len(levels) > 1 else ""
+            lines.append(f"minibatch {minibatch}{at} = {num_replicas} replica(s) x "
+                         f"{minibatch // (per_pass * num_replicas)} pass(es) x {per_pass}")
     lines += describe_augment(cfg, rows[0].minibatch)  # StyleGAN2-ADA's options, when set
     return "\n".join(lines)
 

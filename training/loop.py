@@ -34,7 +34,7 @@ from .distribute import is_chief, make_strategy, num_workers
 from .precision import check_xla, resolve
 from .preemption import StopAgreement, StopSignals
 from .run_dir import RunDir
-from .schedule import training_schedule
+from .schedule import schedule_table, training_schedule
 from .step import TrainStep
 from .stylegan2_losses import StyleGAN2Losses
 from .stylegan_losses import StyleGANLosses
@@ -45,7 +45,7 @@ from .transfer_learning import frozen_variables, start_from_network
 
 __all__ = ["LOSSES", "NonFiniteError", "Trainer"]
 
-# The losses objects by the name a network family trains with (`NetworkFamily.losses`).
+# The losses objects by name (`TrainingConfig.losses`, by default `NetworkFamily.losses`).
 LOSSES = {"stylegan": StyleGANLosses, "stylegan2": StyleGAN2Losses}
 
 
@@ -95,7 +95,7 @@ class Trainer:
 
         self.networks = Networks.build(cfg, self.net_cfg, self.strategy)
         self.state = TrainState(cfg.seed)
-        losses = LOSSES[cfg.network_family.losses](cfg, self.networks, ds.labels, self.strategy)
+        losses = LOSSES[cfg.training_losses](cfg, self.networks, ds.labels, self.strategy)
         self.losses = losses
         self.step = TrainStep(self.networks, losses, self.strategy, self.state,
                               G_smoothing_kimg=cfg.G_smoothing_kimg,
@@ -124,17 +124,21 @@ class Trainer:
         self._sync_host_counters()
 
     def _check_passes(self):
-        """StyleGAN2: the global minibatch must split into equal passes of `minibatch_gpu` on
-        every replica (official: minibatch_size % (minibatch_gpu * num_gpus) == 0)."""
-        mb_gpu = self.cfg.minibatch_gpu
-        if mb_gpu is None:
-            return
-        minibatch = self.schedule(0).minibatch
-        if minibatch % (mb_gpu * self.num_replicas):
-            raise UserError(
-                f"the global minibatch {minibatch} does not split into passes of "
-                f"minibatch_gpu={mb_gpu} on {self.num_replicas} replica(s); use a replica count "
-                f"that divides {minibatch // mb_gpu} or another minibatch_gpu.")
+        """StyleGAN2: at every level the global minibatch must split into equal passes of
+        that level's `minibatch_gpu` on every replica (official: minibatch_size %
+        (minibatch_gpu * num_gpus) == 0)."""
+        rows = schedule_table(self.net_cfg.resolution, self.sched_cfg, self.cfg.total_kimg)
+        for s in rows:
+            mb_gpu = self.cfg.minibatch_gpu_at(s.resolution)
+            if mb_gpu is None:
+                continue
+            minibatch = s.minibatch
+            if minibatch % (mb_gpu * self.num_replicas):
+                raise UserError(
+                    f"the global minibatch {minibatch} at {s.resolution}x{s.resolution} does "
+                    f"not split into passes of minibatch_gpu={mb_gpu} on {self.num_replicas} "
+                    f"replica(s); use a replica count that divides {minibatch // mb_gpu} or "
+                    f"another minibatch_gpu.")
 
     @staticmethod
     def check_metrics(cfg):

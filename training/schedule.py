@@ -45,6 +45,7 @@ from tf_stylegan.errors import UserError
 __all__ = [
     "PRESETS",
     "STYLEGAN2",
+    "STYLEGAN2_GROWING",
     "Schedule",
     "ScheduleConfig",
     "num_levels_below",
@@ -227,6 +228,24 @@ STYLEGAN2 = ScheduleConfig(
     minibatch_base=32,
     G_lrate_base=0.002,
     D_lrate_base=0.002,
+    tick_kimg_base=4.0,
+    tick_kimg_dict=_TICK_KIMG_DICT_STYLEGAN2,
+)
+
+
+# The schedule of the official StyleGAN2 run_training.py for configs A-D (:84-92): progressive
+# growing from 8x8 (600 kimg stable + 600 kimg fade-in per level) with the StyleGAN2 loop's
+# tick table, learning rates 0.001 below 128 px, global minibatch 256/128/64/32 at 8-64 px and
+# 32 above. The per-device passes ({8: 32, 16: 16, 32: 8, 64: 4}, 4 above) are the training
+# config's `minibatch_gpu` / `minibatch_gpu_dict`.
+STYLEGAN2_GROWING = ScheduleConfig(
+    lod_initial_resolution=8,
+    minibatch_base=32,
+    minibatch_dict={8: 256, 16: 128, 32: 64, 64: 32},
+    G_lrate_base=0.001,
+    D_lrate_base=0.001,
+    G_lrate_dict=_LRATE_DICT,
+    D_lrate_dict=_LRATE_DICT,
     tick_kimg_base=4.0,
     tick_kimg_dict=_TICK_KIMG_DICT_STYLEGAN2,
 )

@@ -305,7 +305,7 @@ class TrainStep:
         step (`losses.phase_seeds`)."""
         network = self.network_of(phase)
         replica = ReplicaBatch(global_batch)
-        passes = replica.batch // self.losses.pass_size(replica.batch)
+        passes = replica.batch // self.losses.pass_size(replica.batch, resolution)
         variables = self.networks.network(network).trainable_variables
         # Frozen variables get no gradient (None), so the optimizer skips them.
         trained = [v for v in variables if id(v) not in self.frozen]

@@ -189,8 +189,8 @@ class StyleGANLosses:
         return {"D": seeds[0], "G": seeds[1]}
 
     @staticmethod
-    def pass_size(replica_batch):
-        """Samples per pass: StyleGAN runs each replica's batch in one pass."""
+    def pass_size(replica_batch, resolution=None):
+        """Samples per pass: StyleGAN runs each replica's batch in one pass at every level."""
         return replica_batch
 
     def variables_by_name(self):

@@ -39,7 +39,7 @@ from tf_stylegan.families import get_family, list_families
 
 from .adaptive_augment import check_augment_options
 from .precision import PRECISIONS
-from .schedule import PRESETS, STYLEGAN2, ScheduleConfig
+from .schedule import PRESETS, STYLEGAN2, STYLEGAN2_GROWING, ScheduleConfig
 
 __all__ = ["CONFIG_DIR", "TrainingConfig", "apply_overrides", "list_presets", "load_config"]
 
@@ -50,7 +50,9 @@ WGANGP_MAX_LRATE = 0.002  # official train.py caps the learning rates at this wi
 # NetworkConfig fields that come from the dataset, never from a preset.
 _DATA_FIELDS = ("resolution", "num_channels", "label_size")
 # The schedule tables by name: the official StyleGAN GPU presets and StyleGAN2's single table.
-_SCHEDULES = {**PRESETS, "stylegan2": STYLEGAN2}
+_SCHEDULES = {**PRESETS, "stylegan2": STYLEGAN2, "stylegan2-growing": STYLEGAN2_GROWING}
+# The losses objects of the training loops (`training.loop.LOSSES`).
+TRAINING_LOSSES = ("stylegan", "stylegan2")
 
 
 @dataclasses.dataclass
@@ -71,9 +73,20 @@ class TrainingConfig:
         network: dict. NetworkConfig overrides (resolution, channels and labels come from data).
         schedule_preset: str. "auto" (StyleGAN: the official `<N>gpu` table for N replicas: 1,
             2, 4 or 8, the largest one <= N otherwise; StyleGAN2: 'stylegan2') or one of
-            '1gpu', '2gpu', '4gpu', '8gpu', 'stylegan2' (no growing, training/schedule.py).
+            '1gpu', '2gpu', '4gpu', '8gpu', 'stylegan2' (no growing), 'stylegan2-growing' (the
+            StyleGAN2 paper's configs A-D; training/schedule.py).
         schedule: dict. ScheduleConfig overrides applied on top of the preset.
         total_kimg: float. Length of training in thousands of real images.
+        losses: str or None. The training losses and loop phases (`training.loop.LOSSES`):
+            "stylegan" (NVlabs/stylegan: D, Gs, G with R1 in every D step) or "stylegan2"
+            (NVlabs/stylegan2: G, path length, Gs, D, R1, with lazy regularization and
+            gradient accumulation); None: the family's (`NetworkFamily.losses`). The StyleGAN2
+            paper's config A trains StyleGAN's networks with "stylegan2".
+        lazy_regularization: bool or None. With the "stylegan2" losses: the regularizers run
+            as extra steps every `G_reg_interval` / `D_reg_interval` minibatches and both Adams
+            are rescaled (configs C-F); False: R1 is part of every D step and nothing is
+            rescaled (configs A, B; path length needs lazy regularization). None: the family's
+            (`NetworkFamily.lazy_regularization`).
         loss: "logistic" (G non-saturating + D logistic with R1) or "wgangp" (WGAN-GP, the
             paper's CelebA-HQ setup).
         r1_gamma: float. R1 weight (10; StyleGAN2 config E and LSUN church/horse: 100).
@@ -97,6 +110,8 @@ class TrainingConfig:
         minibatch_gpu: int or None. StyleGAN2: samples per device per pass (4); each replica's
             share of the global minibatch is run in passes of this size whose gradients are
             summed (official gradient accumulation). None: one pass (StyleGAN).
+        minibatch_gpu_dict: {resolution: samples per pass} overriding `minibatch_gpu` at those
+            levels (official `minibatch_gpu_dict`; configs A-D: {8: 32, 16: 16, 32: 8, 64: 4}).
         aug: str. Discriminator augmentation (StyleGAN2-ADA, `training/adaptive_augment.py`):
             "noaug" (off: StyleGAN and StyleGAN2 have none), "ada" (p follows the overfitting
             heuristic) or "fixed" (p stays `augment_p`).
@@ -150,6 +165,8 @@ class TrainingConfig:
     schedule_preset: str = "auto"
     schedule: dict = dataclasses.field(default_factory=dict)
     total_kimg: float = 25000.0
+    losses: str | None = None
+    lazy_regularization: bool | None = None
     loss: str = "logistic"
     r1_gamma: float = 10.0
     wgan_lambda: float = 10.0
@@ -168,6 +185,7 @@ class TrainingConfig:
     pl_decay: float = 0.01
     pl_batch_shrink: int = 2
     minibatch_gpu: int | None = None
+    minibatch_gpu_dict: dict = dataclasses.field(default_factory=dict)
     aug: str = "noaug"
     augpipe: str = "bgc"
     augment_p: float = 0.0
@@ -258,11 +276,31 @@ class TrainingConfig:
     def _check_family_options(self):
         """The options whose validity depends on what the family's training supports."""
         family = self.network_family
+        if self.losses is not None and self.losses not in TRAINING_LOSSES:
+            raise UserError(f"`losses` must be null or one of {TRAINING_LOSSES}. "
+                            f"Received: losses={self.losses!r}")
+        if self.lazy_regularization not in (None, True, False):
+            raise UserError(f"`lazy_regularization` must be true, false or null. "
+                            f"Received: lazy_regularization={self.lazy_regularization!r}")
+        stylegan2_losses = self.training_losses == "stylegan2"
+        if self.lazy_regularization and not stylegan2_losses:
+            raise UserError("`lazy_regularization` needs the 'stylegan2' training losses. "
+                            f"Received: losses={self.training_losses!r}")
         mb = self.minibatch_gpu
-        if mb is not None and not family.gradient_accumulation:
+        accumulates = (family.gradient_accumulation if self.losses is None
+                       else stylegan2_losses)
+        if (mb is not None or self.minibatch_gpu_dict) and not accumulates:
             raise UserError("`minibatch_gpu` (gradient accumulation) is not an option of the "
-                            f"{self.family!r} family's training. "
-                            f"Received: minibatch_gpu={mb!r}")
+                            f"{self.training_losses!r} training losses. "
+                            f"Received: minibatch_gpu={mb!r}, "
+                            f"minibatch_gpu_dict={self.minibatch_gpu_dict!r}")
+        gpu_dict = self.minibatch_gpu_dict
+        if not isinstance(gpu_dict, dict) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                for v in gpu_dict.values()):
+            raise UserError(f"`minibatch_gpu_dict` must map resolutions to ints >= 1. "
+                            f"Received: minibatch_gpu_dict={gpu_dict!r}")
+        self.minibatch_gpu_dict = {int(k): v for k, v in gpu_dict.items()}
         if self.loss not in family.loss_types:
             raise UserError(f"the {self.family!r} family trains with the losses "
                             f"{list(family.loss_types)} only. Received: loss={self.loss!r}")
@@ -273,12 +311,20 @@ class TrainingConfig:
         if mb is not None and (not isinstance(mb, int) or isinstance(mb, bool) or mb < 1):
             raise UserError(f"`minibatch_gpu` must be an int >= 1 or null. "
                             f"Received: minibatch_gpu={mb!r}")
-        if not family.lazy_regularization:
+        if not stylegan2_losses:
             return
-        if mb is not None and self.pl_weight and mb % self.pl_batch_shrink:
-            raise UserError(f"`minibatch_gpu` ({mb}) must be a multiple of `pl_batch_shrink` "
-                            f"({self.pl_batch_shrink}): each pass regularizes "
-                            f"minibatch_gpu / pl_batch_shrink samples.")
+        if self.loss != "logistic":
+            raise UserError(f"the 'stylegan2' training losses are logistic only. "
+                            f"Received: loss={self.loss!r}")
+        if self.pl_weight and not self.lazy:
+            raise UserError(f"path length regularization (pl_weight {self.pl_weight!r}) runs "
+                            f"as lazy regularization only: set `lazy_regularization: true` "
+                            f"or `pl_weight: 0`.")
+        for size in {mb, *self.minibatch_gpu_dict.values()} - {None}:
+            if self.pl_weight and size % self.pl_batch_shrink:
+                raise UserError(f"`minibatch_gpu` ({size}) must be a multiple of "
+                                f"`pl_batch_shrink` ({self.pl_batch_shrink}): each pass "
+                                f"regularizes minibatch_gpu / pl_batch_shrink samples.")
         for name in ("pl_weight", "pl_decay", "r1_gamma"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
@@ -291,6 +337,25 @@ class TrainingConfig:
     def network_family(self):
         """The `tf_stylegan.families.NetworkFamily` of `family`."""
         return get_family(self.family)
+
+    @property
+    def training_losses(self) -> str:
+        """The name of the training losses (`losses`, or the family's)."""
+        return self.losses or self.network_family.losses
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the regularizers run lazily (`lazy_regularization`, or the family's; never
+        with the "stylegan" losses)."""
+        if self.training_losses != "stylegan2":
+            return False
+        if self.lazy_regularization is None:
+            return bool(self.network_family.lazy_regularization)
+        return bool(self.lazy_regularization)
+
+    def minibatch_gpu_at(self, resolution: int) -> int | None:
+        """Samples per device per pass at the level `resolution` (None: one pass)."""
+        return self.minibatch_gpu_dict.get(int(resolution), self.minibatch_gpu)
 
     @property
     def dataset_dir(self) -> str:
@@ -309,9 +374,9 @@ class TrainingConfig:
 
     def reg_interval(self, network: str) -> int | None:
         """Minibatches between two lazy regularization steps of `network` ("G": path length,
-        "D": R1), or None when that network has none (families without lazy regularization: R1
-        is part of every D step; a zero weight turns a regularizer off)."""
-        if not self.network_family.lazy_regularization:
+        "D": R1), or None when that network has none (without lazy regularization R1 is part
+        of every D step; a zero weight turns a regularizer off)."""
+        if not self.lazy:
             return None
         if network == "G":
             return self.G_reg_interval if self.pl_weight else None
@@ -321,9 +386,14 @@ class TrainingConfig:
         """`k / (k + 1)` for a network regularized every k minibatches, else 1: its Adam's
         learning rate is multiplied by it and both betas raised to its power, so that the k
         main steps and the extra regularization step together move as k plain steps would
-        (NVlabs/stylegan2 training_loop.py, `mb_ratio`)."""
-        k = self.reg_interval(network)
-        return 1.0 if k is None else k / (k + 1.0)
+        (NVlabs/stylegan2 training_loop.py, `mb_ratio`). With lazy regularization both
+        optimizers are rescaled whatever the weights, as the official loops do (`mb_ratio`
+        depends on `lazy_regularization` and the interval only: config C rescales G's Adam
+        though it has no path-length term; stylegan2-ada-pytorch likewise with pl_weight 0)."""
+        if not self.lazy:
+            return 1.0
+        k = self.G_reg_interval if network == "G" else self.D_reg_interval
+        return k / (k + 1.0)
 
     def schedule_config(self, num_replicas: int) -> ScheduleConfig:
         """The official schedule table for `num_replicas`, with `schedule` overrides applied.

@@ -291,7 +291,8 @@ class TrainingConfig:
                        else stylegan2_losses)
         if (mb is not None or self.minibatch_gpu_dict) and not accumulates:
             raise UserError("`minibatch_gpu` (gradient accumulation) is not an option of the "
-                            f"{self.training_losses!r} training losses. "
+                            f"{self.family!r} family's training with the "
+                            f"{self.training_losses!r} losses. "
                             f"Received: minibatch_gpu={mb!r}, "
                             f"minibatch_gpu_dict={self.minibatch_gpu_dict!r}")
         gpu_dict = self.minibatch_gpu_dict

@@ -156,6 +156,8 @@ def test_r1_of_a_level_is_the_official_full_resolution_r1(tiny_data):
     official = tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
     np.testing.assert_allclose(stats["Loss/gradient_penalty"], official, rtol=1e-5)
     assert math.isclose(losses.r1_scale(4), 0.25)
+    # The level's passes (official minibatch_gpu_dict): 8 samples at 4x4, 4 at 8x8.
+    assert (losses.pass_size(8, 4), losses.pass_size(8, 8)) == (8, 4)
 
 
 def test_revised_family_trains_with_its_own_defaults(tiny_data):

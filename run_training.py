@@ -8,7 +8,8 @@ Examples:
     # The official FFHQ 1024 setup on every GPU found (presets: configs/*.yaml)
     python run_training.py --dataset ffhq --config ffhq
 \b
-    # StyleGAN2 config F on any dataset (config-e, Table 2 and per-dataset presets: stylegan2-*)
+    # StyleGAN2 config F on any dataset (configs A-E, Table 2 and per-dataset presets:
+    # stylegan2-config-a .. -e, stylegan2-config-e-G*-D*, stylegan2-ffhq, ...)
     python run_training.py --dataset ffhq --config stylegan2-ffhq
 \b
     # The demo: 5,000 MNIST digits at 32x32 on a CPU (what `make demo` runs)
@@ -144,10 +145,11 @@ def main(dataset, data_dir, preset, mirror, cond, total_kimg, gpus, loss, mixed_
 
     StyleGAN: progressive growing, R1, Gs averaging and the official per-resolution tables.
     StyleGAN2 (presets stylegan2*): no growing, lazy R1 and path-length regularization, global
-    minibatch 32 with gradient accumulation. StyleGAN2-ADA (Karras et al. 2020, limited data):
-    adaptive discriminator augmentation (--aug, for either family), the --cfg presets, transfer
-    learning (--resume NETWORK) and Freeze-D (--freezed). See configs/ for the presets and
-    `--dry-run` for what a command will do.
+    minibatch 32 with gradient accumulation; the paper's Table 1 configs A-D, progressive, in
+    the StyleGAN2 loop: presets stylegan2-config-a .. -d (docs/stylegan2.md). StyleGAN2-ADA
+    (Karras et al. 2020, limited data): adaptive discriminator augmentation (--aug, for either
+    family), the --cfg presets, transfer learning (--resume NETWORK) and Freeze-D (--freezed).
+    See configs/ for the presets and `--dry-run` for what a command will do.
 
     SIGTERM, SIGINT (Ctrl+C) or SIGUSR1 stop the run cleanly: the current steps finish, a
     checkpoint is written, and the command exits with status 75; `--resume auto` (or the run

@@ -9,12 +9,19 @@ TensorFlow 2 and Keras 3.
 """
 
 from tf_stylegan import families, layers, legacy, networks
-from tf_stylegan.config import BaseNetworkConfig, NetworkConfig, StyleGAN2Config
+from tf_stylegan.config import (
+    BaseNetworkConfig,
+    NetworkConfig,
+    StyleGAN2Config,
+    StyleGAN2RevisedConfig,
+)
 from tf_stylegan.export import export_saved_model
 from tf_stylegan.networks import (
     Discriminator,
     Generator,
     Mapping,
+    RevisedDiscriminator,
+    RevisedGenerator,
     StyleGAN2Discriminator,
     StyleGAN2Generator,
     StyleGAN2Mapping,
@@ -26,7 +33,7 @@ from tf_stylegan.snapshot import load_network, load_snapshot, save_snapshot
 __version__ = "0.1.0"
 
 __all__ = ["BaseNetworkConfig", "Discriminator", "Generator", "Mapping", "NetworkConfig",
-           "StyleGAN2Config",
+           "RevisedDiscriminator", "RevisedGenerator", "StyleGAN2Config", "StyleGAN2RevisedConfig",
            "StyleGAN2Discriminator", "StyleGAN2Generator", "StyleGAN2Mapping",
            "StyleGAN2Synthesis", "Synthesis", "export_saved_model", "families", "layers", "legacy",
            "load_network", "load_snapshot", "networks", "save_snapshot"]

@@ -74,7 +74,7 @@ class StepStructure:
         cfg = trainer.cfg
         return cls(phases=tuple(trainer.losses.PHASES),
                    reg_intervals=dict(trainer.losses.reg_intervals),
-                   r1_in_D=not cfg.network_family.lazy_regularization and cfg.r1_gamma != 0,
+                   r1_in_D=not cfg.lazy and cfg.r1_gamma != 0,
                    cycle=list(cycle))
 
     def inputs(self, phase) -> tuple:

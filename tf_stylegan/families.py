@@ -56,11 +56,12 @@ class NetworkFamily:
             training); otherwise its networks run at full resolution only.
         losses: str. The training losses that train it by default (`training` looks the name
             up: "stylegan" is NVlabs/stylegan's loop, "stylegan2" NVlabs/stylegan2's with lazy
-            regularization and gradient accumulation).
+            regularization and gradient accumulation; a training config's `losses` may choose
+            the other, as the StyleGAN2 paper's config A does).
         loss_types: tuple of the `TrainingConfig.loss` values its losses support.
-        lazy_regularization: bool. Its regularizers run every `G_reg_interval` /
+        lazy_regularization: bool. By default its regularizers run every `G_reg_interval` /
             `D_reg_interval` minibatches as extra steps (NVlabs/stylegan2); otherwise R1 is part
-            of every D step.
+            of every D step (a training config's `lazy_regularization` may choose).
         gradient_accumulation: bool. Its training may split a replica's minibatch into passes
             of `minibatch_gpu` samples whose gradients are summed.
         schedule: str or None. The schedule table it trains with (None: the official StyleGAN

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tests.tiny_networks import tiny_training_config
+from tf_stylegan.errors import UserError
 from tf_stylegan.families import get_family
 from training.launch import describe
 from training.loop import Trainer
@@ -166,3 +167,20 @@ def test_revised_family_trains_with_its_own_defaults(tiny_data):
     cfg = tiny_training_config(tiny_data, "tiny", "stylegan2-revised", total_kimg=0.064)
     assert cfg.training_losses == "stylegan2" and cfg.lazy
     assert get_family("stylegan2-revised").schedule == "stylegan2-growing"
+
+
+def test_loss_option_errors():
+    with pytest.raises(UserError, match="`losses` must be null or one of"):
+        load_config("stylegan2-config-d", ["losses=stylegan3"])
+    with pytest.raises(UserError, match="`lazy_regularization` needs the 'stylegan2'"):
+        load_config("ffhq", ["lazy_regularization=true"])
+    # Official: path length exists only as a lazy regularizer here.
+    with pytest.raises(UserError, match="path length regularization.*lazy"):
+        load_config("stylegan2-config-b", ["pl_weight=2"])
+    with pytest.raises(UserError, match="minibatch_gpu_dict"):
+        load_config("stylegan2-config-d", ["minibatch_gpu_dict={8: 0}"])
+    with pytest.raises(UserError, match="logistic only"):
+        load_config("stylegan2-config-a", ["loss=wgangp"])
+    # StyleGAN's own losses take no passes.
+    with pytest.raises(UserError, match="not an option of the 'stylegan' family's training"):
+        load_config("stylegan2-config-a", ["losses=stylegan", "lazy_regularization=null"])

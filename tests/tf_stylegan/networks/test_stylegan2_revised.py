@@ -103,3 +103,32 @@ def test_keras_round_trip(tmp_path):
     np.testing.assert_array_equal(G2(z, labels, noise="const", resolution=8, alpha=0.3), level)
     np.testing.assert_array_equal(D2(level, labels, alpha=0.3), D(level, labels, alpha=0.3))
     np.testing.assert_array_equal(G2.dlatent_avg.numpy(), G.dlatent_avg.numpy())
+
+
+def test_top_level_is_stylegan2_orig():
+    # At full resolution and alpha 1 G_synthesis_stylegan_revised computes what
+    # G_synthesis_stylegan2 with architecture 'orig' does (one ToRGB at the top), and D_stylegan
+    # what D_stylegan2 'orig' does (one FromRGB at the top): those are checked against the
+    # official fixture and the numpy transcription (test_stylegan2_networks.py). Same weights
+    # layer by layer; the revised networks' lower ToRGBs / FromRGBs are extra.
+    G, D = tiny_networks("stylegan2-revised", 16, label_size=0)
+    G2, D2 = tiny_networks("stylegan2", 16, label_size=0, seed=1, g_architecture="orig",
+                           d_architecture="orig")
+    s, s2 = G.synthesis, G2.synthesis
+    pairs = [(G.mapping, G2.mapping), (s.const, s2.const), (s.to_rgb[-1], s2.to_rgb[-1]),
+             (D.from_rgb[-1], D2.from_rgb[-1]), (D.conv4x4, D2.conv4x4),
+             (D.dense0, D2.dense0), (D.output_dense, D2.output_dense)]
+    pairs += list(zip(s.conv_layers, s2.conv_layers)) + list(zip(D.conv0, D2.conv0))
+    pairs += list(zip(D.conv1_down, D2.conv1_down))
+    for ours, theirs in pairs:
+        assert len(ours.variables) == len(theirs.variables)
+        for a, b in zip(ours.variables, theirs.variables):
+            b.assign(a)
+    G2.dlatent_avg.assign(G.dlatent_avg)
+    z = tf.random.normal([4, 16], seed=2)
+    images = G(z, truncation_psi=0.5, noise="const").numpy()
+    np.testing.assert_allclose(images, G2(z, truncation_psi=0.5, noise="const"), atol=1e-6)
+    np.testing.assert_allclose(D(images), D2(images), atol=1e-6)
+    # Distinct dlatent rows: every layer and the ToRGB read their own row.
+    w = tf.random.normal([4, G.config.num_layers, 16], seed=3)
+    np.testing.assert_allclose(s(w, noise="const"), s2(w, noise="const"), atol=1e-6)

@@ -25,7 +25,8 @@ SECONDS = {"forward": 1.0, "grad": 10.0, "r1": 100.0}
 
 def stand_in_trainer(family, phases, reg_intervals, r1_gamma=10.0):
     return types.SimpleNamespace(
-        cfg=types.SimpleNamespace(network_family=get_family(family), r1_gamma=r1_gamma),
+        cfg=types.SimpleNamespace(network_family=get_family(family), r1_gamma=r1_gamma,
+                                  lazy=get_family(family).lazy_regularization),
         losses=types.SimpleNamespace(PHASES=phases, reg_intervals=reg_intervals))
 
 

@@ -74,9 +74,12 @@ def main(argv=None) -> int:
     parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    import platform
+    from bench.run import environment
 
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores", flush=True)
+    env = environment()
+    print(f"# {env['device']}, {env['cpu_count']} cores, load average {env['load_avg_at_start']}",
+          flush=True)
+    print(json.dumps(env), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.widths.split(","):
             rec = measure(name, args.resolution, args.repeats, tmp)

@@ -151,8 +151,10 @@ def test_w_avg_and_w_std_come_from_10000_mapped_latents_seeded_123(G16, projecto
 def test_the_noise_maps_are_the_synthesis_noise_inputs(G16, projector16):
     # The official layouts at 16 px: StyleGAN has a noise input per layer (two per resolution);
     # StyleGAN2 one per convolution, noise0..noise4 (4x4 Conv, then Conv0_up and Conv1 of 8x8
-    # and of 16x16), and none of its own for the last ToRGB's w row.
-    expected = {"stylegan": [4, 4, 8, 8, 16, 16], "stylegan2": [4, 8, 8, 16, 16]}
+    # and of 16x16), and none of its own for the last ToRGB's w row; its progressive revision
+    # (configs B-D) has the same convolutions.
+    expected = {"stylegan": [4, 4, 8, 8, 16, 16], "stylegan2": [4, 8, 8, 16, 16],
+                "stylegan2-revised": [4, 8, 8, 16, 16]}
     sizes = expected[G16.config.family]
     assert G16.config.num_layers == 6 and G16.synthesis.noise_shapes() == sizes
     targets, _ = generated_targets(G16, [1])

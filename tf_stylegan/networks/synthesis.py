@@ -121,7 +121,37 @@ class LayerEpilogue(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tf_stylegan")
-class Synthesis(ConfigModel):
+class LevelOfDetail:
+    """The `lod` of a progressive synthesis network (official Gs `lod` input): the level it
+    renders when called without `resolution`, checked, serialized with the config. Mixed in
+    before `ConfigModel`; the network sets `self._lod` in its constructor."""
+
+    @property
+    def lod(self):
+        """The level of detail rendered when no `resolution` is given (0: full resolution)."""
+        return self._lod
+
+    @lod.setter
+    def lod(self, value):
+        value = float(value)
+        top = self.config.resolution_log2 - 2
+        if not 0.0 <= value <= top:
+            raise UserError(f"`lod` must be in [0, {top}] for a {self.config.resolution}x"
+                            f"{self.config.resolution} network. Received: lod={value}")
+        self._lod = value
+
+    def default_level(self):
+        """(resolution, alpha, upscale factor) of the level rendered for `resolution=None`."""
+        level = math.floor(self._lod)
+        return self.config.resolution >> level, 1.0 - (self._lod - level), 2**level
+
+    def get_config(self):
+        config = super().get_config()
+        config["lod"] = self._lod
+        return config
+
+
+class Synthesis(LevelOfDetail, ConfigModel):
     """Generates images from per-layer dlatents w, at any level of progressive growing.
 
     The 4x4 block starts from a learned constant (all ones, official init) or, when
@@ -218,30 +248,6 @@ class Synthesis(ConfigModel):
             layer.build((None, 2**res_log2, 2**res_log2, nf(res_log2 - 1)))
             self.to_rgb.append(layer)
         self.built = True
-
-    @property
-    def lod(self):
-        """The level of detail rendered when no `resolution` is given (0: full resolution)."""
-        return self._lod
-
-    @lod.setter
-    def lod(self, value):
-        value = float(value)
-        top = self.config.resolution_log2 - 2
-        if not 0.0 <= value <= top:
-            raise UserError(f"`lod` must be in [0, {top}] for a {self.config.resolution}x"
-                            f"{self.config.resolution} network. Received: lod={value}")
-        self._lod = value
-
-    def default_level(self):
-        """(resolution, alpha, upscale factor) of the level rendered for `resolution=None`."""
-        level = math.floor(self._lod)
-        return self.config.resolution >> level, 1.0 - (self._lod - level), 2**level
-
-    def get_config(self):
-        config = super().get_config()
-        config["lod"] = self._lod
-        return config
 
     @property
     def noise_buffers(self):

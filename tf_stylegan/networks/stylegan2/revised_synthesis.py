@@ -2,7 +2,6 @@
 Table 1; official `G_synthesis_stylegan_revised`, NVlabs/stylegan2
 `training/networks_stylegan2.py:307-410`)."""
 
-import math
 
 import keras
 import tensorflow as tf
@@ -14,11 +13,11 @@ from tf_stylegan.layers import ConstantInput, ToRGB, lerp_clip, upsample_2d, ups
 from tf_stylegan.layers.noise import check_noise_mode
 from tf_stylegan.networks._base import ConfigModel
 from tf_stylegan.networks.stylegan2.synthesis import SynthesisLayer
-from tf_stylegan.networks.synthesis import _is_one, check_resolution
+from tf_stylegan.networks.synthesis import LevelOfDetail, _is_one, check_resolution
 
 
 @keras.saving.register_keras_serializable(package="tf_stylegan")
-class RevisedSynthesis(ConfigModel):
+class RevisedSynthesis(LevelOfDetail, ConfigModel):
     """Generates images from per-layer dlatents w at any level of progressive growing.
 
     The layers are StyleGAN2's (`SynthesisLayer`: modulated 3x3 conv with demodulation, scalar
@@ -82,30 +81,6 @@ class RevisedSynthesis(ConfigModel):
             t.build((None, size, size, nf(r - 1)), (None, cfg.dlatent_size))
             self.to_rgb.append(t)
         self.built = True
-
-    @property
-    def lod(self):
-        """The level of detail rendered when no `resolution` is given."""
-        return self._lod
-
-    @lod.setter
-    def lod(self, value):
-        value = float(value)
-        top = self.config.resolution_log2 - 2
-        if not 0.0 <= value <= top:
-            raise UserError(f"`lod` must be in [0, {top}] for a {self.config.resolution}x"
-                            f"{self.config.resolution} network. Received: lod={value}")
-        self._lod = value
-
-    def default_level(self):
-        """(resolution, alpha, upscale factor) of the level rendered for `resolution=None`."""
-        level = math.floor(self._lod)
-        return self.config.resolution >> level, 1.0 - (self._lod - level), 2**level
-
-    def get_config(self):
-        config = super().get_config()
-        config["lod"] = self._lod
-        return config
 
     @property
     def noise_buffers(self):

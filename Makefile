@@ -35,7 +35,7 @@ install: $(STAMP) $(NODE_STAMP)
 
 ## Run the whole test suite (about 20 minutes on 2 CPU cores; the target is 15).
 test: $(STAMP) $(NODE_STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -n 2 --dist worksteal tests
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=30 tests
 
 ## Skip the tests marked `large`.
 test-fast: $(STAMP) $(NODE_STAMP)
@@ -84,9 +84,9 @@ demo-metrics: $(STAMP)
 	@snap=$$(ls results/*-$(ARCH)-demo-*/network-snapshot-*.zip 2>/dev/null | sort | tail -n 1); \
 	  test -n "$$snap" || { echo "Error: no $(ARCH) demo snapshot in results/ (run make demo first)"; exit 1; }; \
 	  echo "Measuring $$snap"; \
-	  TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_metrics.py --network $$snap --dataset demo --no-progress \
+	  TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_metrics.py --network $$snap --dataset demo \
 	    --metrics fid50k_full,kid50k_full --num-samples 5000 && \
-	  TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_metrics.py --network $$snap --no-progress \
+	  TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python run_metrics.py --network $$snap \
 	    --metrics ppl_wend,ppl2_wend
 
 lint: $(STAMP)

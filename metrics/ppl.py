@@ -126,7 +126,8 @@ def ppl_distances(G, distance_fn, *, num_samples: int = 100000, space: str = "w"
     saved = [tf.identity(v) for v in buffers]
     out = []
     try:
-        with progress_bar(num_samples, f"ppl_{space}{sampling}", progress) as bar:
+        with progress_bar(num_samples, f"ppl_{space}{sampling}{'' if crop else ' (no crop)'}",
+                          progress) as bar:
             done = 0
             while done < num_samples:
                 n = min(batch_size, num_samples - done)

@@ -44,6 +44,7 @@ __all__ = [
     "get_metric",
     "list_metrics",
     "register_metric",
+    "unregister_metric",
     "sample_plan",
 ]
 
@@ -128,6 +129,12 @@ def register_metric(fn: Callable) -> Callable:
     return fn
 
 
+def unregister_metric(name: str) -> None:
+    """Removes metric `name` (one registered with `register_metric`); unknown names raise."""
+    get_metric(name)
+    del _METRICS[name]
+
+
 def list_metrics() -> list[str]:
     """Names of the registered metrics."""
     return sorted(_METRICS)
@@ -143,9 +150,12 @@ def sample_plan(name: str, Gs, opts: MetricOptions | None = None) -> tuple[int, 
     """(samples, minibatch) metric `name` uses on `Gs`: the options' overrides, else the
     generator's family's defaults (`NetworkFamily.metric_defaults`), else the official ones."""
     opts = MetricOptions() if opts is None else opts
-    default = (DEFAULT_NUM_SAMPLES[name], DEFAULT_BATCH_SIZES[name])
+    # A metric registered from outside has no official count: it needs `num_samples`.
+    default = (DEFAULT_NUM_SAMPLES.get(name), DEFAULT_BATCH_SIZES.get(name, 8))
     num, batch = family_of(Gs).metric_defaults.get(name, default)
     n = num if opts.num_samples is None else int(opts.num_samples)
+    if n is None:
+        raise UserError(f"{name} has no official sample count: give num_samples")
     if n < 2:
         raise UserError(f"{name} needs at least 2 samples. Received: num_samples={n}")
     b = batch if opts.batch_size is None else int(opts.batch_size)

@@ -245,25 +245,14 @@ def test_ada_with_two_workers_shares_p_and_the_chief_saves_alone(tiny_data, tmp_
     # MultiWorkerMirroredStrategy: the window sums the signs of both workers, so both compute
     # the same p; and the chief saves a checkpoint on its own (the saved ADA state is mirrored,
     # no collective read that the other worker would have to join).
-    import json
-    import os
-    import subprocess
-    import sys
 
-    from tests.training.test_distribute import ROOT, _free_ports
+    from tests.two_workers import ROOT, start_two_workers, worker_logs
 
     script = tmp_path / "worker.py"
     out = str(tmp_path / "w")
     script.write_text(_WORKER.format(root=ROOT, data=str(tiny_data), out=out))
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    procs = []
-    for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(
-            ["timeout", "-k", "5", "200", sys.executable, str(script)], env=env, cwd=ROOT,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    logs = [p.communicate(timeout=220)[0] for p in procs]
+    procs = start_two_workers(script)
+    logs = worker_logs(procs)
     for p, log in zip(procs, logs):
         assert p.returncode == 0 and "worker done" in log, log[-3000:]
     assert "saved" in logs[0]

@@ -4,12 +4,7 @@ computed here without any strategy; MirroredStrategy over 2 logical CPUs equals 
 mixing; 2 worker processes under MultiWorkerMirroredStrategy end with identical weights
 (StyleGAN2: those of one device)."""
 
-import json
 import math
-import os
-import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,12 +12,11 @@ import tensorflow as tf
 
 from data.writer import write_arrays
 from tests.tiny_networks import tiny_training_config
+from tests.two_workers import ROOT, start_two_workers, worker_logs
 from training.distribute import make_strategy
 from training.loop import Trainer
 from training.step import ReplicaBatch
 from training.trained_networks import optimizer_variables, variables_by_name
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Setups in which 2 replicas compute what one device does:
 # - StyleGAN: no minibatch-stddev (its groups are formed per replica: 4 samples of one replica
@@ -285,16 +279,6 @@ print("worker done chief=" + str(t.chief), flush=True)
 """
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 @pytest.mark.parametrize("family", [
     "stylegan",
     pytest.param("stylegan2", marks=pytest.mark.large)])  # 2 workers and one device: 1-2 min
@@ -315,21 +299,14 @@ def test_two_worker_processes(tiny_data, tmp_path, family):
     out = str(tmp_path / "weights")
     script.write_text(_WORKER.format(root=ROOT, data=str(data), dataset=dataset, family=family,
                                      overrides=overrides, steps=steps, out=out))
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    procs = []
-    for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(
-            ["timeout", "-k", "5", "200", sys.executable, str(script)], env=env, cwd=ROOT,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    procs = start_two_workers(script)
     want = None
     if family == "stylegan2":
         single = Trainer(tiny_training_config(data, dataset, family, **overrides), progress=False)
         before = _all_weights(single)
         single.run_steps(steps)
         want = _all_weights(single)
-    logs = [p.communicate(timeout=220)[0] for p in procs]
+    logs = worker_logs(procs)
     for index, (p, log) in enumerate(zip(procs, logs)):
         assert p.returncode == 0 and "worker done" in log, log[-3000:]
         assert f"chief={index == 0}" in log  # only worker 0 writes the run directory

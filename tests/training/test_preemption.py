@@ -3,12 +3,9 @@ ends a run with a checkpoint, clock checkpoints land in the middle of ticks, and
 from either ends with the weights, optimizer states, Gs, counters and tick statistics of the
 same run left alone, bit for bit."""
 
-import json
 import os
 import resource
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -232,20 +229,13 @@ print(f"worker {{index}} stopped_by={{t.stopped_by}} nimg={{t.nimg}} chief={{t.c
 def test_workers_stop_together_when_one_gets_the_signal(data, tmp_path):
     """MultiWorkerMirroredStrategy: a stop request on worker 1 only stops both workers after
     the same step (`StopAgreement`), and the chief writes the checkpoint of that step."""
-    from tests.training.test_distribute import _free_ports
+    from tests.two_workers import start_two_workers, worker_logs
 
     script = tmp_path / "worker.py"
     run_dir = tmp_path / "run"
     script.write_text(_WORKER.format(root=ROOT, data=str(data), run_dir=str(run_dir)))
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    procs = []
-    for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(
-            ["timeout", "-k", "5", "300", sys.executable, str(script)], env=env, cwd=ROOT,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    logs = [p.communicate(timeout=320)[0] for p in procs]
+    procs = start_two_workers(script, seconds=300)
+    logs = worker_logs(procs, seconds=320)
     for index, (p, log) in enumerate(zip(procs, logs)):
         assert p.returncode == 0, log[-3000:]
         expected = "SIGTERM" if index == 1 else "a stop request"

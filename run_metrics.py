@@ -178,14 +178,16 @@ def main(ctx, network_path, full_network, metric_names, num_samples, batch_size,
     if run_dir is None:  # a downloaded network's folder is the cache: write here instead
         run_dir = os.getcwd() if fetched else os.path.dirname(os.path.abspath(network_path))
 
-    _, _, Gs = load_network(network_path)
+    _, _, Gs, info = load_network(network_path, with_info=True)
+    # A training snapshot knows its kimg: records made here line up with the run's own.
+    kimg = (info.get("metadata") or {}).get("kimg")
     if full_network:
         Gs.lod = 0  # a snapshot taken during growing renders its level unless asked otherwise
     opts = registry.MetricOptions(
         run_dir=run_dir, dataset_dir=dataset_dir, mirror=bool(mirror), num_samples=num_samples,
         batch_size=batch_size, inception=inception, lpips=lpips, classifiers=classifiers,
         cache_dir=cache_dir, crop=crop, seed=seed, progress=progress,
-        snapshot=os.path.basename(network_path),
+        snapshot=os.path.basename(network_path), kimg=kimg,
     )
     label = os.path.splitext(os.path.basename(network_path))[0]
     for name in names:

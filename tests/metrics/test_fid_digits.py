@@ -223,7 +223,7 @@ def test_fid_digits_through_run_metrics(registry_opts, tmp_path, monkeypatch):
     network = tmp_path / "network-snapshot-000064.zip"
     network.write_bytes(b"stand-in")
     G = tiny_generator("stylegan2", 32, label_size=10, num_channels=1)
-    monkeypatch.setattr(run_metrics, "load_network", lambda path: (None, None, G))
+    monkeypatch.setattr(run_metrics, "load_network", lambda path, with_info: (None, None, G, {}))
     base = ["--network", str(network), "--metrics", "fid_digits", "--num-samples", "200",
             "--cache-dir", opts.cache_dir, "--no-progress"]
     runner = CliRunner()

@@ -35,7 +35,9 @@ def test_ppl_through_the_cli(tmp_path, lpips_file, monkeypatch):
     network = tmp_path / "network-snapshot-000100.zip"
     network.write_bytes(b"stand-in")
     G = random_linear_generator(resolution=32)
-    monkeypatch.setattr(run_metrics, "load_network", lambda path: (None, None, G))
+    info = {"metadata": {"kimg": 100.352}}  # as a training snapshot records it
+    monkeypatch.setattr(run_metrics, "load_network",
+                        lambda path, with_info: (None, None, G, info))
     run_dir = tmp_path / "run"
     result = CliRunner().invoke(run_metrics.main, [
         "--network", str(network), "--metrics", "ppl_wend,ppl_zfull", "--lpips", lpips_file,
@@ -47,7 +49,7 @@ def test_ppl_through_the_cli(tmp_path, lpips_file, monkeypatch):
         lines = (run_dir / f"metric-{name}.jsonl").read_text().splitlines()
         record = json.loads(lines[0])
         assert len(lines) == 1 and record["metric"] == name and record["num_samples"] == 4
-        assert record["snapshot"] == network.name
+        assert record["snapshot"] == network.name and record["kimg"] == 100.352
         assert np.isfinite(record["results"][name]) and record["results"][name] > 0
 
 

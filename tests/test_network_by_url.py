@@ -132,7 +132,7 @@ def test_run_metrics_downloads_before_loading(server, tmp_path, monkeypatch, cac
     loaded = []
     G = random_linear_generator(resolution=32)
     monkeypatch.setattr(run_metrics, "load_network",
-                        lambda path: loaded.append(path) or (None, None, G))
+                        lambda path, with_info: loaded.append(path) or (None, None, G, {}))
     monkeypatch.chdir(tmp_path)
     url = server.url("/nets/stylegan2-r32.pkl")
     result = CliRunner().invoke(run_metrics.main, [

@@ -122,7 +122,8 @@ def test_run_metrics(tmp_path, monkeypatch):
     network.write_bytes(b"stand-in")
     monkeypatch.delenv("TF_STYLEGAN_CLASSIFIERS", raising=False)
     monkeypatch.setattr(run_metrics, "load_network",
-                        lambda path: (None, None, random_linear_generator(resolution=32)))
+                        lambda path, with_info: (None, None, random_linear_generator(resolution=32),
+                                                 {}))
     assert_one_line_error(invoke(run_metrics.main, "--network", network, "--metrics", "ls",
                                  "--num-samples", "4", "--no-progress", "--run-dir", tmp_path),
                           "No attribute classifiers given: pass --classifiers DIR")

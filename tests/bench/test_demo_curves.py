@@ -15,6 +15,8 @@ from training.loop import Trainer
 
 METRIC = "curves_mean_pixel"
 
+pytestmark = pytest.mark.large  # a real (tiny) training run of 3 ticks with a metric at each
+
 
 @pytest.fixture(scope="module")
 def ada_run(tmp_path_factory):

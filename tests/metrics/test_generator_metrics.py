@@ -18,6 +18,7 @@ from tests.metrics.stand_ins import (
     write_tiny_inception_graph,
 )
 from tests.tiny_networks import tiny_generator
+from tf_stylegan.errors import UserError
 
 RES = 16
 
@@ -78,6 +79,24 @@ def test_official_sample_counts(Gs):
     assert registry.sample_plan("ppl_wend", linear, opts) == PPL_PLAN["stylegan"]
     assert "ppl2_wend" in registry.list_metrics()
 
+
+
+def test_a_metric_registered_from_outside_needs_num_samples():
+    def outside_metric(Gs, opts):
+        return {"outside_metric": 0.0}
+
+    linear = random_linear_generator(resolution=RES)
+    registry.register_metric(outside_metric)
+    try:
+        with pytest.raises(UserError, match="outside_metric has no official sample count"):
+            registry.sample_plan("outside_metric", linear, MetricOptions())
+        assert registry.sample_plan("outside_metric", linear, MetricOptions(num_samples=5)) == \
+            (5, 8)
+    finally:
+        registry.unregister_metric("outside_metric")
+    assert "outside_metric" not in registry.list_metrics()
+    with pytest.raises(UserError, match="Unknown metric"):
+        registry.unregister_metric("outside_metric")
 
 def test_ls(Gs, tmp_path, monkeypatch):
     rng = np.random.RandomState(2)

@@ -43,6 +43,24 @@ def heldout_images(train, other):
     return other[0][keep], other[1][keep]
 
 
+def _run_D(D, images, labels):
+    """D's outputs [n] on float images [n, H, W, C]. The minibatch-stddev layer takes groups of
+    `mbstd_group_size` images (as in training): a batch that does not divide into them is
+    filled up with its own first images, whose outputs are dropped. Labels go to a
+    conditional D only."""
+    import tensorflow as tf
+
+    n = int(images.shape[0])
+    group = max(int(D.config.mbstd_group_size), 1)
+    fill = -n % group
+    if fill:
+        rows = np.arange(n + fill) % n
+        images = tf.gather(images, rows)
+        labels = None if labels is None else labels[rows]
+    y = tf.constant(labels, tf.float32) if D.config.label_size else None
+    return np.asarray(D(images, y)).reshape(-1)[:n]
+
+
 def d_outputs(D, images, labels, batch_size=256):
     """D's outputs [N] on uint8 NHWC images, as training feeds them ([-1, 1])."""
     import tensorflow as tf
@@ -52,9 +70,7 @@ def d_outputs(D, images, labels, batch_size=256):
     out = []
     for start in range(0, len(images), batch_size):
         x = process_reals(tf.constant(images[start:start + batch_size]))
-        y = None if labels.shape[1] == 0 else tf.constant(labels[start:start + batch_size],
-                                                           tf.float32)
-        out.append(np.asarray(D(x, y)).reshape(-1))
+        out.append(_run_D(D, x, labels[start:start + batch_size]))
     return np.concatenate(out) if out else np.zeros([0], np.float32)
 
 
@@ -65,12 +81,13 @@ def fake_outputs(G, D, labels, num, seed=0, batch_size=256):
 
     rs = np.random.RandomState(seed)
     z = rs.randn(num, G.config.latent_size).astype(np.float32)
-    rows = labels[rs.randint(0, len(labels), num)] if labels.shape[1] else labels[:0]
+    rows = labels[rs.randint(0, len(labels), num)]
     out = []
     for start in range(0, num, batch_size):
-        y = tf.constant(rows[start:start + batch_size], tf.float32) if labels.shape[1] else None
-        images = G(tf.constant(z[start:start + batch_size]), y)
-        out.append(np.asarray(D(images, y)).reshape(-1))
+        y = rows[start:start + batch_size]
+        images = G(tf.constant(z[start:start + batch_size]),
+                   tf.constant(y, tf.float32) if G.config.label_size else None)
+        out.append(_run_D(D, images, y))
     return np.concatenate(out)
 
 

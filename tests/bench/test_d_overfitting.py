@@ -16,11 +16,11 @@ from training.trained_networks import variables_by_name
 
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
-    """The tiny dataset (48 images, 3 classes) and a dataset of its first 12 images."""
+    """The tiny dataset (48 images, 3 classes) and a dataset of its first 10 images."""
     root = tmp_path_factory.mktemp("overfit")
     full = make_tiny_dataset(root / "full")
     images, labels = d_overfitting._read_all(full)
-    write_arrays(str(root / "part"), images[:12].transpose(0, 3, 1, 2), labels[:12],
+    write_arrays(str(root / "part"), images[:10].transpose(0, 3, 1, 2), labels[:10],
                  progress=False)
     return full, str(root / "part")
 
@@ -28,12 +28,12 @@ def datasets(tmp_path_factory):
 def test_heldout_images_are_those_not_in_the_training_set(datasets):
     full, part = datasets
     train, other = d_overfitting._read_all(part), d_overfitting._read_all(full)
-    assert len(train[0]) == 12 and len(other[0]) == 48
+    assert len(train[0]) == 10 and len(other[0]) == 48
     held = d_overfitting.heldout_images(train, other)
-    # The tiny images carry per-pixel noise: all 48 differ, so exactly the other 36 are left.
+    # The tiny images carry per-pixel noise: all 48 differ, so exactly the other 38 are left.
     assert len({im.tobytes() for im in other[0]}) == 48
-    np.testing.assert_array_equal(held[0], other[0][12:])
-    np.testing.assert_array_equal(held[1], other[1][12:])
+    np.testing.assert_array_equal(held[0], other[0][10:])
+    np.testing.assert_array_equal(held[1], other[1][10:])
 
 
 def test_summarize_counts_means_and_signs():
@@ -41,12 +41,14 @@ def test_summarize_counts_means_and_signs():
                                                               "sign": 0.25}
 
 
-@pytest.mark.parametrize("bias", [-0.75, 1.25])
-def test_cli_prints_each_set_of_a_constant_D(datasets, tmp_path, capsys, bias):
+@pytest.mark.parametrize("bias, label_size", [(-0.75, 3), (1.25, 3), (0.5, 0)])
+def test_cli_prints_each_set_of_a_constant_D(datasets, tmp_path, capsys, bias, label_size):
     """A D whose every weight is zero but its output bias scores every image `bias`: each set
-    has its size, mean `bias` and signs sign(bias), and the gap is 0."""
+    has its size, mean `bias` and signs sign(bias), and the gap is 0. The sets' sizes (10, 38,
+    21) do not divide into minibatch-stddev groups of 4; an unconditional network ignores the
+    dataset's labels."""
     full, part = datasets
-    G, D = tiny_networks("stylegan2", 8, label_size=3, num_channels=1)
+    G, D = tiny_networks("stylegan2", 8, label_size=label_size, num_channels=1)
     for v in D.weights:
         v.assign(tf.zeros(v.shape, v.dtype))
     out_bias = variables_by_name(D)["output/bias"]
@@ -54,16 +56,16 @@ def test_cli_prints_each_set_of_a_constant_D(datasets, tmp_path, capsys, bias):
     snap = str(tmp_path / "net.zip")
     save_snapshot(snap, G, D, G)
     assert d_overfitting.main(["--network", snap, "--dataset", part, "--heldout", full,
-                               "--num-fakes", "20", "--json"]) == 0
+                               "--num-fakes", "21", "--json"]) == 0
     lines = capsys.readouterr().out.splitlines()
     record = json.loads(lines[-1])
-    want = {"training reals": 12, "held-out reals": 36, "fakes (G)": 20}
+    want = {"training reals": 10, "held-out reals": 38, "fakes (G)": 21}
     for name, n in want.items():
         assert record[name]["n"] == n
         assert record[name]["mean"] == pytest.approx(bias, abs=1e-6)
         assert record[name]["sign"] == np.sign(bias)
     assert record["gap"] == pytest.approx(0.0, abs=1e-6)
-    assert any(line.strip().startswith("held-out reals  n     36") for line in lines)
+    assert any(line.strip().startswith("held-out reals  n     38") for line in lines)
 
 
 def test_no_heldout_reals_is_a_one_line_error(datasets, tmp_path):

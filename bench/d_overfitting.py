@@ -25,10 +25,10 @@ import json
 
 import numpy as np
 
-__all__ = ["d_outputs", "heldout_images", "main", "summarize"]
+__all__ = ["d_outputs", "fake_outputs", "heldout_images", "main", "read_dataset", "summarize"]
 
 
-def _read_all(tfrecord_dir):
+def read_dataset(tfrecord_dir):
     """(images uint8 [N, H, W, C], labels [N, L]) of a dataset, in file order."""
     from data.reader import read_images
 
@@ -116,8 +116,8 @@ def main(argv=None) -> int:
 
     try:
         G, D, _ = load_network(args.network)
-        train = _read_all(args.dataset)
-        held = heldout_images(train, _read_all(args.heldout))
+        train = read_dataset(args.dataset)
+        held = heldout_images(train, read_dataset(args.heldout))
     except UserError as e:
         raise SystemExit(f"Error: {e}") from None
     if args.max_heldout is not None:

@@ -19,7 +19,7 @@ def datasets(tmp_path_factory):
     """The tiny dataset (48 images, 3 classes) and a dataset of its first 10 images."""
     root = tmp_path_factory.mktemp("overfit")
     full = make_tiny_dataset(root / "full")
-    images, labels = d_overfitting._read_all(full)
+    images, labels = d_overfitting.read_dataset(full)
     write_arrays(str(root / "part"), images[:10].transpose(0, 3, 1, 2), labels[:10],
                  progress=False)
     return full, str(root / "part")
@@ -27,7 +27,7 @@ def datasets(tmp_path_factory):
 
 def test_heldout_images_are_those_not_in_the_training_set(datasets):
     full, part = datasets
-    train, other = d_overfitting._read_all(part), d_overfitting._read_all(full)
+    train, other = d_overfitting.read_dataset(part), d_overfitting.read_dataset(full)
     assert len(train[0]) == 10 and len(other[0]) == 48
     held = d_overfitting.heldout_images(train, other)
     # The tiny images carry per-pixel noise: all 48 differ, so exactly the other 38 are left.

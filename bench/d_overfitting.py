@@ -46,7 +46,7 @@ def heldout_images(train, other):
 def _run_D(D, images, labels):
     """D's outputs [n] on float images [n, H, W, C]. The minibatch-stddev layer takes groups of
     `mbstd_group_size` images (as in training): a batch that does not divide into them is
-    filled up with its own first images, whose outputs are dropped. Labels go to a
+    filled up with its own first images, whose outputs are dropped. `labels` [n, L] go to a
     conditional D only."""
     import tensorflow as tf
 
@@ -55,8 +55,7 @@ def _run_D(D, images, labels):
     fill = -n % group
     if fill:
         rows = np.arange(n + fill) % n
-        images = tf.gather(images, rows)
-        labels = None if labels is None else labels[rows]
+        images, labels = tf.gather(images, rows), labels[rows]
     y = tf.constant(labels, tf.float32) if D.config.label_size else None
     return np.asarray(D(images, y)).reshape(-1)[:n]
 
@@ -71,7 +70,7 @@ def d_outputs(D, images, labels, batch_size=256):
     for start in range(0, len(images), batch_size):
         x = process_reals(tf.constant(images[start:start + batch_size]))
         out.append(_run_D(D, x, labels[start:start + batch_size]))
-    return np.concatenate(out) if out else np.zeros([0], np.float32)
+    return np.concatenate(out)
 
 
 def fake_outputs(G, D, labels, num, seed=0, batch_size=256):

@@ -80,7 +80,6 @@ def test_official_sample_counts(Gs):
     assert "ppl2_wend" in registry.list_metrics()
 
 
-
 def test_a_metric_registered_from_outside_needs_num_samples():
     def outside_metric(Gs, opts):
         return {"outside_metric": 0.0}
@@ -97,6 +96,7 @@ def test_a_metric_registered_from_outside_needs_num_samples():
     assert "outside_metric" not in registry.list_metrics()
     with pytest.raises(UserError, match="Unknown metric"):
         registry.unregister_metric("outside_metric")
+
 
 def test_ls(Gs, tmp_path, monkeypatch):
     rng = np.random.RandomState(2)

@@ -1,18 +1,12 @@
-"""The roofline's FLOP counting (bench/roofline.py) on a graph counted by hand, the ops rebuilt
-alone, and `python -m bench --roofline` on its smallest case."""
-
-import json
-import os
-import subprocess
-import sys
+"""The roofline's FLOP counting (bench/roofline.py) on a graph counted by hand, and the ops
+rebuilt alone. `python -m bench --roofline` on its smallest cases (the records of the plain step
+and of StyleGAN2's cycle) is run by tests/bench/test_bench_smoke.py."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from bench import roofline as rl
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Conv2D of x [2, 8, 8, 3] with a [3, 3, 3, 4] filter, stride 1, SAME: output [2, 8, 8, 4],
 # 2 * 8 * 8 * 4 = 512 outputs of 3 * 3 * 3 = 27 multiply-adds each.
@@ -99,25 +93,3 @@ def test_shapes_must_be_static():
     with pytest.raises(ValueError, match="static shapes"):
         rl.count_flops(f.get_concrete_function(tf.TensorSpec([None, 8, 8, 3]),
                                                tf.TensorSpec([3, 3, 3, 4])))
-
-
-@pytest.mark.large
-def test_bench_roofline_smallest_case():
-    """`python -m bench --roofline` on the demo's 8x8 step (about a minute)."""
-    cmd = [sys.executable, "-m", "bench", "--levels", "8", "--widths", "demo",
-           "--precisions", "fp32", "--xla", "off", "--batch", "4", "--steps", "1",
-           "--no-checks", "--no-mem1024", "--json-only", "--roofline"]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    records = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
-    train = next(r for r in records if r["kind"] == "train" and r["pipeline"] == "off")
-    (roof,) = [r for r in records if r["kind"] == "roofline"]
-    assert roof["resolution"] == 8 and roof["batch"] == 4 and roof["widths"] == "demo"
-    assert roof["sec_per_step"] == pytest.approx(train["sec_per_step"])
-    # D with R1 and G, forward and backward: every kind of product is there.
-    assert {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MatMul",
-            "DepthwiseConv2dNative"} <= set(roof["by_type"])
-    assert roof["gflop_per_step"] > 0 and roof["peak_gflops"] > 0
-    assert roof["achieved_gflops"] == pytest.approx(roof["gflop_per_step"]
-                                                    / roof["sec_per_step"])

@@ -94,13 +94,18 @@ def test_p_follows_overfitting_and_resumes_bit_exactly_mid_window(same_images, t
     assert b.nimg == a.nimg == 96
 
 
-@pytest.mark.large  # 2 variants on 1 device and on 2 replicas: ~2-4 min
+@pytest.mark.large  # 1 traced step variant on 1 device and on 2 replicas: ~1-2 min
 def test_ada_one_device_with_passes_equals_two_replicas(tiny_data):
     # The setup of test_stylegan2_distribute (1 device x 2 accumulated passes of 4 against 2
     # replicas x 1 pass), with ADA on the full bgc pipe and a window of 2 steps. The draws of
     # each pass are seeded by its slot, so both sides augment the same images the same way.
+    # R1 on every step (D_reg_interval 1) and no path length (it augments nothing; its
+    # replicas are test_mirrored_two_replicas_equal_one_device's): both steps run the same
+    # variant, G, Gs, D and R1, so each side traces one step; every step's signs come from
+    # the D pass and the R1 pass.
     cfg = tiny_training_config(tiny_data, "tiny", "stylegan2", aug="ada", augpipe="bgc",
-                               ada_interval=2, augment_p=0.5, **EQUIVALENT["stylegan2"])
+                               ada_interval=2, augment_p=0.5, D_reg_interval=1, pl_weight=0.0,
+                               **EQUIVALENT["stylegan2"])
     single = Trainer(cfg, progress=False)
     mirrored = Trainer(cfg, strategy=make_strategy(2), progress=False)
     state = lambda t: (t.networks.G.weights + t.networks.D.weights + t.networks.Gs.weights
@@ -123,10 +128,10 @@ def test_ada_one_device_with_passes_equals_two_replicas(tiny_data):
             assert ada_a["augment/sign_sum"] == ada_b["augment/sign_sum"]
     for name in ada_a:
         np.testing.assert_array_equal(ada_a[name], ada_b[name], err_msg=name)
-    # Window: 8 + 8 signs at step 0, 8 at step 1; p moved by the official step of batch 8,
-    # interval 2, ada_kimg 500 from r_t.
+    # Window: 8 + 8 signs at each step; p moved by the official step of batch 8, interval 2,
+    # ada_kimg 500 from r_t.
     r_t = float(ada_a["augment/r_t"])
-    assert r_t * 24 == round(r_t * 24) and -1 <= r_t <= 1
+    assert r_t * 32 == round(r_t * 32) and -1 <= r_t <= 1
     assert ada_a["augment/p"] == _official_p(0.5, [r_t], 8, interval=2)
     assert ada_a["augment/window_steps"] == 0 and ada_a["augment/sign_count"] == 0
 

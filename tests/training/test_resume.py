@@ -12,7 +12,9 @@ import time
 import pytest
 import tensorflow as tf
 import yaml
+from click.testing import CliRunner
 
+import run_training
 from tests.tiny_networks import make_tiny_dataset, tiny_training_config
 from tf_stylegan.files import read_jsonl
 from tf_stylegan.snapshot import load_snapshot
@@ -34,10 +36,13 @@ SETUP = {
 def _cli(args, tmp_path):
     """The command, with its progress reports on: its output goes to a file or a pipe, where
     they must be plain lines."""
-    return [
-        "timeout", "-k", "5", "300", sys.executable, os.path.join(ROOT, "run_training.py"),
-        "--config", str(tmp_path / "tiny.yaml"), "--outdir", str(tmp_path / "results"), *args,
-    ]
+    return ["timeout", "-k", "5", "300", sys.executable, os.path.join(ROOT, "run_training.py"),
+            *_options(args, tmp_path)]
+
+
+def _options(args, tmp_path):
+    """The command's options: the tiny config and an output directory under `tmp_path`."""
+    return ["--config", str(tmp_path / "tiny.yaml"), "--outdir", str(tmp_path / "results"), *args]
 
 
 def _ckpt_state(prefix):
@@ -224,34 +229,39 @@ def test_dry_run_checks_what_a_resume_would_read(tmp_path):
     cfg = tiny_training_config(tmp_path / "data", "tiny", total_kimg=0.064)
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+    def dry_run(resume):
+        """The command's dry run, in this process (it builds nothing, so needs no process of
+        its own): (exit status, stdout, stderr)."""
+        result = CliRunner().invoke(run_training.main,
+                                    _options(["--resume", resume, "--dry-run"], tmp_path))
+        if not isinstance(result.exception, (SystemExit, type(None))):
+            raise result.exception  # a bug, not a reported error
+        return result.exit_code, result.stdout, result.stderr
+
     missing = str(tmp_path / "nowhere")
-    out = subprocess.run(_cli(["--resume", missing, "--dry-run"], tmp_path), cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=200)
-    assert out.returncode == 1, out.stdout + out.stderr
-    assert f"Error: --resume {missing}: not a run directory, checkpoint prefix" in out.stderr
-    assert "Traceback" not in out.stderr and out.stderr.count("Error:") == 1  # one line
+    code, out, err = dry_run(missing)
+    assert code == 1, out + err
+    assert f"Error: --resume {missing}: not a run directory, checkpoint prefix" in err
+    assert "Traceback" not in err and err.count("Error:") == 1  # one line
     # A network to transfer from that is no snapshot is refused by the dry run too.
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"not a zip")
-    out = subprocess.run(_cli(["--resume", str(bad), "--dry-run"], tmp_path), cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=200)
-    assert out.returncode == 1, out.stdout + out.stderr
-    assert f"Error: {bad}: not a tf_stylegan snapshot" in out.stderr
-    assert "Traceback" not in out.stderr and out.stderr.count("Error:") == 1
+    code, out, err = dry_run(str(bad))
+    assert code == 1, out + err
+    assert f"Error: {bad}: not a tf_stylegan snapshot" in err
+    assert "Traceback" not in err and err.count("Error:") == 1
     # A finished run: the dry run says what it would continue from.
     done = subprocess.run(_cli([], tmp_path), cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run_dir = tmp_path / "results" / "00000-stylegan-tiny-1gpu"
-    out = subprocess.run(_cli(["--resume", str(run_dir), "--dry-run"], tmp_path), cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=200)
-    assert out.returncode == 0, out.stderr
+    code, out, err = dry_run(str(run_dir))
+    assert code == 0, err
     prefix = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    assert f"Resume: continue {run_dir} from {prefix}" in out.stdout
+    assert f"Resume: continue {run_dir} from {prefix}" in out
     # A checkpoint of another network is refused before anything is built.
     other = dict(cfg.to_dict(), network={**cfg.network, "fmap_max": 32})
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(other))
-    out = subprocess.run(_cli(["--resume", str(run_dir), "--dry-run"], tmp_path), cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=200)
-    assert out.returncode == 1 and "different network config (differs in ['fmap_max'])" \
-        in out.stderr, out.stderr
+    code, out, err = dry_run(str(run_dir))
+    assert code == 1 and "different network config (differs in ['fmap_max'])" in err, err
